@@ -1,0 +1,52 @@
+use thiserror::Error;
+
+/// Everything that can be wrong with a piece of Keep text.
+///
+/// Messages say which thing, where, and why, so they can be shown to a user as-is.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    #[error("invalid block hash {got:?}: {why}")]
+    Hash { got: String, why: &'static str },
+    #[error("invalid locator {got:?}: {why}")]
+    Locator { got: String, why: String },
+    #[error("invalid portable data hash {got:?}: {why}")]
+    Pdh { got: String, why: String },
+    #[error("invalid UUID {got:?}: {why}")]
+    Uuid { got: String, why: String },
+    #[error("invalid token: {why}")]
+    Token { why: &'static str },
+    #[error("manifest line {line}, token {token} ({text:?}): {why}")]
+    Manifest {
+        /// 1-based line number.
+        line: usize,
+        /// 1-based token number within the line (0 when the whole line is at fault).
+        token: usize,
+        /// The offending token, shortened to 80 bytes.
+        text: String,
+        why: String,
+    },
+    #[error("invalid duration {got:?}: {why}")]
+    Duration { got: String, why: &'static str },
+    #[error("invalid path {path:?}: {why}")]
+    Path { path: String, why: &'static str },
+}
+
+impl Error {
+    pub(crate) fn manifest(line: usize, token: usize, text: &str, why: impl Into<String>) -> Self {
+        let mut text = text.to_string();
+        if text.len() > 80 {
+            let mut cut = 77;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str("...");
+        }
+        Error::Manifest {
+            line,
+            token,
+            text,
+            why: why.into(),
+        }
+    }
+}

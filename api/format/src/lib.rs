@@ -1,0 +1,48 @@
+//! Keep's shared formats.
+//!
+//! Every other crate speaks through these types, so the compiler keeps a block
+//! [`Hash`] apart from a [`Pdh`], a [`Locator`] apart from a path, and a [`Token`]
+//! out of log lines (its `Debug` and `Display` never show the secret).
+//!
+//! | type | text form |
+//! |---|---|
+//! | [`Hash`] | 64 lowercase hex BLAKE3 digits (`base32()` for DNS labels) |
+//! | [`Locator`] | `<hash>+<size>[+<Hint>…]`, `+A<sig>@<expiry>` signs it |
+//! | [`Pdh`] | `<hash>+<size>` of the stripped, normalized manifest |
+//! | [`Uuid`] | `<cluster>-<type>-<15 [a-z0-9]>` |
+//! | [`Token`] | `v2/<uuid>/<secret>` or a bare secret |
+//! | [`Manifest`] | the Arvados manifest text, BLAKE3 locators |
+//!
+//! See `doc/formats.md` for worked examples.
+
+mod duration;
+mod error;
+mod hash;
+mod index;
+mod locator;
+mod manifest;
+pub mod outboard;
+mod pdh;
+mod signature;
+mod token;
+mod uuid;
+
+pub use duration::{format_duration, parse_duration};
+pub use error::Error;
+pub use hash::Hash;
+pub use index::{DirEntry, EntryKind, FileIndex, FileRef, Slice};
+pub use locator::{Hint, Locator};
+pub use manifest::{escape_name, unescape_name, FileSegment, Manifest, ManifestFile};
+pub use pdh::Pdh;
+pub use signature::{BlobSigner, SignatureError, SigningKey};
+pub use token::Token;
+pub use uuid::{Uuid, UuidKind};
+
+/// The largest block Keep stores: 64 MiB.
+pub const BLOCK_SIZE_MAX: u64 = 64 << 20;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! The one TOML config file (DESIGN §4). Every key has a default; an unknown key is an
+//! error naming the key and the file. Secrets not set in the file are generated on
+//! first start into `DIR/secrets.toml` (mode 0600) and reused afterwards.
+
+use std::fs;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keep_format::{parse_duration, SigningKey};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CliError;
+
+/// A duration written as `90m`, `12h`, `7d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(Dur).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfigFile {
+    pub cluster_id: Option<String>,
+    pub blob_signing_key: Option<String>,
+    pub blob_signature_ttl: Option<Dur>,
+    pub management_token: Option<String>,
+    pub system_root_token: Option<String>,
+    pub api: ApiSection,
+    pub keepstore: KeepstoreSection,
+    pub web: WebSection,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    pub listen: Option<String>,
+    pub external_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeepstoreSection {
+    pub listen: Option<String>,
+    pub external_url: Option<String>,
+    /// Block directories; relative paths are under the data directory.
+    pub volumes: Option<Vec<PathBuf>>,
+    pub trash_lifetime: Option<Dur>,
+    pub trash_check_interval: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSection {
+    pub listen: Option<String>,
+    pub external_url: Option<String>,
+    pub domain: Option<String>,
+    pub download_host: Option<String>,
+    pub trust_all_content: Option<bool>,
+    pub anonymous_token: Option<String>,
+}
+
+/// Generated on first start when the config file does not set them.
+#[derive(Debug, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Secrets {
+    blob_signing_key: String,
+    management_token: String,
+    system_root_token: String,
+}
+
+/// The resolved settings every service starts from.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub cluster_id: String,
+    pub blob_signing_key: String,
+    pub blob_signature_ttl: Duration,
+    pub management_token: String,
+    pub system_root_token: String,
+    pub api_listen: SocketAddr,
+    pub api_external_url: Option<String>,
+    pub keepstore_listen: SocketAddr,
+    pub keepstore_external_url: Option<String>,
+    pub volumes: Vec<PathBuf>,
+    pub trash_lifetime: Duration,
+    pub trash_check_interval: Duration,
+    pub web_listen: SocketAddr,
+    pub web_external_url: Option<String>,
+    pub web_domain: String,
+    pub web_download_host: Option<String>,
+    pub web_trust_all_content: bool,
+    pub web_anonymous_token: Option<String>,
+}
+
+fn listen(v: &Option<String>, default: &str, key: &str, file: &str) -> Result<SocketAddr, CliError> {
+    let s = v.as_deref().unwrap_or(default);
+    s.parse().map_err(|_| {
+        CliError::config(
+            format!("{key} = {s:?} in {file}"),
+            "not an address:port",
+            "write it like \"127.0.0.1:8003\" (port 0 picks a free port)",
+        )
+    })
+}
+
+impl Config {
+    /// Reads `config` (if given) and resolves every default against `data_dir`.
+    pub fn load(data_dir: &Path, config: Option<&Path>) -> Result<Config, CliError> {
+        let (file, name) = match config {
+            Some(p) => {
+                let text = fs::read_to_string(p).map_err(|e| {
+                    CliError::config(
+                        format!("reading config {}", p.display()),
+                        e.to_string(),
+                        "check the --config path",
+                    )
+                })?;
+                let parsed: ConfigFile = toml::from_str(&text).map_err(|e| {
+                    CliError::config(
+                        format!("config file {}", p.display()),
+                        e.message().to_string()
+                            + &e
+                                .span()
+                                .map(|s| format!(" (at line {})", text[..s.start].lines().count().max(1)))
+                                .unwrap_or_default(),
+                        "fix or remove that key; doc/admin.md lists every key",
+                    )
+                })?;
+                (parsed, p.display().to_string())
+            }
+            None => (ConfigFile::default(), "the defaults".to_string()),
+        };
+        fs::create_dir_all(data_dir).map_err(|e| {
+            CliError::config(
+                format!("creating data directory {}", data_dir.display()),
+                e.to_string(),
+                "choose a writable --data directory",
+            )
+        })?;
+        let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+        let cluster_id = file.cluster_id.clone().unwrap_or_else(|| "zzzzz".into());
+        if cluster_id.len() != 5 || !cluster_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            return Err(CliError::config(
+                format!("cluster_id = {cluster_id:?} in {name}"),
+                "a cluster id is 5 characters of [a-z0-9]",
+                "pick one like \"zzzzz\"",
+            ));
+        }
+        let secrets = load_secrets(&data_dir, &file)?;
+        let volumes = file
+            .keepstore
+            .volumes
+            .clone()
+            .unwrap_or_else(|| vec![PathBuf::from("keep")])
+            .into_iter()
+            .map(|v| if v.is_absolute() { v } else { data_dir.join(v) })
+            .collect();
+        Ok(Config {
+            cluster_id,
+            blob_signing_key: secrets.blob_signing_key,
+            blob_signature_ttl: file.blob_signature_ttl.map(|d| d.0).unwrap_or(Duration::from_secs(14 * 86400)),
+            management_token: secrets.management_token,
+            system_root_token: secrets.system_root_token,
+            api_listen: listen(&file.api.listen, "127.0.0.1:8003", "[api] listen", &name)?,
+            api_external_url: file.api.external_url.clone(),
+            keepstore_listen: listen(&file.keepstore.listen, "127.0.0.1:25107", "[keepstore] listen", &name)?,
+            keepstore_external_url: file.keepstore.external_url.clone(),
+            volumes,
+            trash_lifetime: file.keepstore.trash_lifetime.map(|d| d.0).unwrap_or(Duration::from_secs(14 * 86400)),
+            trash_check_interval: file.keepstore.trash_check_interval.map(|d| d.0).unwrap_or(Duration::from_secs(3600)),
+            web_listen: listen(&file.web.listen, "127.0.0.1:9002", "[web] listen", &name)?,
+            web_external_url: file.web.external_url.clone(),
+            web_domain: file.web.domain.clone().unwrap_or_else(|| "localhost".into()),
+            web_download_host: file.web.download_host.clone(),
+            web_trust_all_content: file.web.trust_all_content.unwrap_or(false),
+            web_anonymous_token: file.web.anonymous_token.clone(),
+            data_dir,
+        })
+    }
+
+    pub fn signing_key(&self) -> SigningKey {
+        SigningKey::new(self.blob_signing_key.as_bytes().to_vec())
+    }
+}
+
+/// Secrets from the config file, else from `DIR/secrets.toml`, else freshly generated.
+fn load_secrets(data_dir: &Path, file: &ConfigFile) -> Result<Secrets, CliError> {
+    let path = data_dir.join("secrets.toml");
+    let mut stored: Option<Secrets> = None;
+    if path.exists() {
+        let text = fs::read_to_string(&path).map_err(|e| {
+            CliError::config(format!("reading {}", path.display()), e.to_string(), "check its permissions")
+        })?;
+        stored = Some(toml::from_str(&text).map_err(|e| {
+            CliError::config(
+                format!("{}", path.display()),
+                e.message().to_string(),
+                "it is generated by keep serve: restore it from a backup, or delete it to generate new secrets (existing signatures and tokens stop working)",
+            )
+        })?);
+    }
+    let secrets = match stored {
+        Some(s) => s,
+        None => {
+            let s = Secrets {
+                blob_signing_key: SigningKey::generate(),
+                management_token: keep_format::Token::generate_bare().secret().to_string(),
+                system_root_token: keep_format::Token::generate_bare().secret().to_string(),
+            };
+            write_private(&path, toml::to_string(&s).unwrap_or_default().as_bytes())?;
+            s
+        }
+    };
+    Ok(Secrets {
+        blob_signing_key: file.blob_signing_key.clone().unwrap_or(secrets.blob_signing_key),
+        management_token: file.management_token.clone().unwrap_or(secrets.management_token),
+        system_root_token: file.system_root_token.clone().unwrap_or(secrets.system_root_token),
+    })
+}
+
+/// Writes a file readable only by its owner, atomically (temp file + rename).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let what = || format!("writing {}", path.display());
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| CliError::config(what(), e.to_string(), "check the directory's permissions"))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .and_then(|_| fs::rename(&tmp, path))
+        .map_err(|e| CliError::config(what(), e.to_string(), "check free space and permissions"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_generated_secrets_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Config::load(dir.path(), None).unwrap();
+        assert_eq!(a.cluster_id, "zzzzz");
+        assert_eq!(a.api_listen.port(), 8003);
+        assert_eq!(a.keepstore_listen.port(), 25107);
+        assert_eq!(a.web_listen.port(), 9002);
+        let b = Config::load(dir.path(), None).unwrap();
+        assert_eq!(a.blob_signing_key, b.blob_signing_key);
+        assert_eq!(a.system_root_token, b.system_root_token);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir.path().join("secrets.toml")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("keep.toml");
+        fs::write(&cfg, "[keepstore]\nlisten = \"127.0.0.1:0\"\nvolumez = []\n").unwrap();
+        let err = Config::load(dir.path(), Some(&cfg)).unwrap_err().to_string();
+        assert!(err.contains("volumez"), "{err}");
+        assert!(err.contains("keep.toml"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("keep.toml");
+        fs::write(&cfg, "blob_signature_ttl = \"7 days\"\n").unwrap();
+        let err = Config::load(dir.path(), Some(&cfg)).unwrap_err().to_string();
+        assert!(err.contains("7 days"), "{err}");
+        fs::write(&cfg, "[api]\nlisten = \"nope\"\n").unwrap();
+        let err = Config::load(dir.path(), Some(&cfg)).unwrap_err().to_string();
+        assert!(err.contains("[api] listen"), "{err}");
+    }
+}

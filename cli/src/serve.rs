@@ -1,0 +1,119 @@
+//! `keep serve`: every service in one process (or one of them with `--only`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use actix_web::middleware::from_fn;
+use actix_web::{dev::ServerHandle, App, HttpServer};
+use keep_format::BlobSigner;
+
+use crate::access_log;
+use crate::config::Config;
+use crate::error::CliError;
+
+/// Which services `keep serve` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Only {
+    Api,
+    Keepstore,
+    Web,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Directory for blocks, the database and generated secrets.
+    #[arg(long, default_value = "./keep-data", value_name = "DIR")]
+    pub data: PathBuf,
+    /// TOML config file (every key is optional; see doc/admin.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run only this service.
+    #[arg(long, value_enum)]
+    pub only: Option<Only>,
+}
+
+fn bind(addr: std::net::SocketAddr, what: &str) -> Result<TcpListener, CliError> {
+    TcpListener::bind(addr).map_err(|e| {
+        CliError::new(
+            format!("starting {what} on {addr}"),
+            e.to_string(),
+            "stop whatever uses that port, or set another `listen` in the config file",
+        )
+    })
+}
+
+fn url_of(l: &TcpListener) -> String {
+    match l.local_addr() {
+        Ok(a) => format!("http://{a}"),
+        Err(_) => "http://?".into(),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), CliError> {
+    let cfg = Config::load(&args.data, args.config.as_deref())?;
+    let runs = |s: Only| args.only.is_none() || args.only == Some(s);
+    let signer = BlobSigner::new(cfg.signing_key(), cfg.blob_signature_ttl);
+    let mut handles: Vec<ServerHandle> = Vec::new();
+    let mut servers = Vec::new();
+    let mut lines = Vec::new();
+
+    if runs(Only::Keepstore) {
+        let ks = keepstore::Keepstore::open(keepstore::Config {
+            volumes: cfg.volumes.clone(),
+            signer: signer.clone(),
+            admin_token: cfg.system_root_token.clone(),
+            management_token: cfg.management_token.clone(),
+            trash_lifetime: cfg.trash_lifetime,
+            trash_check_interval: cfg.trash_check_interval,
+        })
+        .map_err(|e| CliError::new("starting keepstore", e.to_string(), "check the [keepstore] volumes"))?;
+        let listener = bind(cfg.keepstore_listen, "keepstore")?;
+        lines.push(format!("  keepstore  {}", url_of(&listener)));
+        let app_ks = ks.clone();
+        let server = HttpServer::new(move || {
+            let ks = app_ks.clone();
+            App::new()
+                .wrap(from_fn(|req, next| access_log::log("keepstore", req, next)))
+                .configure(move |c| ks.configure(c))
+        })
+        .listen(listener)
+        .map_err(|e| CliError::new("starting keepstore", e.to_string(), ""))?
+        .disable_signals()
+        .shutdown_timeout(30)
+        .run();
+        handles.push(server.handle());
+        servers.push(tokio::spawn(server));
+        tokio::spawn(ks.run_sweeper());
+    }
+
+    println!("keep serve: data in {}", cfg.data_dir.display());
+    for l in &lines {
+        println!("{l}");
+    }
+    println!("keep serve: ready (Ctrl-C or SIGTERM stops it; in-flight requests finish first)");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    wait_for_shutdown().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    for h in &handles {
+        h.stop(true).await;
+    }
+    for s in servers {
+        let _ = s.await;
+    }
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // without signal handlers, run until killed
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

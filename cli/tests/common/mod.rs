@@ -1,0 +1,183 @@
+//! Test harness: runs the real `keep` binary (`keep serve` on port 0 in a temp dir) and
+//! reads back where each service listens.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const KEEP: &str = env!("CARGO_BIN_EXE_keep");
+
+/// A running `keep serve`.
+pub struct Keep {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub keepstore: String,
+    pub api: Option<String>,
+    pub web: Option<String>,
+    extra: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Secrets {
+    pub blob_signing_key: String,
+    pub management_token: String,
+    pub system_root_token: String,
+}
+
+impl Keep {
+    /// Starts `keep serve` with every service on port 0 plus `extra` config lines.
+    pub fn start(extra: &str) -> Keep {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("keep.toml");
+        let mut k = Keep {
+            child: None,
+            dir,
+            config,
+            keepstore: String::new(),
+            api: None,
+            web: None,
+            extra: extra.to_string(),
+        };
+        k.write_config();
+        k.spawn();
+        k
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn write_config(&self) {
+        // top-level keys of `extra` must come before any table
+        let text = format!(
+            "{}\n[api]\nlisten = \"127.0.0.1:0\"\n[keepstore]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n",
+            self.extra
+        );
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(KEEP)
+            .args(["serve", "--data"])
+            .arg(self.data())
+            .arg("--config")
+            .arg(&self.config)
+            .env("KEEP_LOG", "warn")
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn keep serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("keep serve did not report ready within 60 s"));
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("keepstore"), Some(url)) => self.keepstore = url.to_string(),
+                (Some("api"), Some(url)) => self.api = Some(url.to_string()),
+                (Some("keep-web"), Some(url)) => self.web = Some(url.to_string()),
+                _ => {}
+            }
+            if line.starts_with("keep serve: ready") {
+                break;
+            }
+        }
+        self.child = Some(child);
+    }
+
+    pub fn secrets(&self) -> Secrets {
+        let text = std::fs::read_to_string(self.data().join("secrets.toml")).expect("secrets.toml");
+        toml::from_str(&text).expect("parse secrets")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        c.wait().expect("wait")
+    }
+
+    /// Waits for an exit already requested (e.g. by a signal sent elsewhere).
+    pub fn terminate_wait(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        c.wait().expect("wait")
+    }
+
+    /// Starts again on the same data directory (new ports).
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.data().join(rel)
+    }
+}
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Every regular file below `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    out.push(p.strip_prefix(base).unwrap_or(&p).display().to_string());
+                }
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
