@@ -372,7 +372,7 @@ pub fn contents(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     };
     let want_manifest = lp.selected("manifest_text") || lp.selected("unsigned_manifest_text");
     let mut items = Vec::new();
-    let mut consider = |o: Obj, items: &mut Vec<Obj>, extra: &[crate::list::Filter]| -> Result<(), Error> {
+    let consider = |o: Obj, items: &mut Vec<Obj>, extra: &[crate::list::Filter]| -> Result<(), Error> {
         let uuid = s(&o, "uuid").to_string();
         if p.level(&uuid)? < READ || (!lp.include_trash && p.trashed(&uuid)?) {
             return Ok(());

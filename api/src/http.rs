@@ -197,12 +197,12 @@ async fn metrics(core: web::Data<Core>, req: HttpRequest) -> Result<HttpResponse
         .body(core.metrics.render()))
 }
 
-async fn no_route(req: HttpRequest) -> Error {
-    Error::NotFound(format!(
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, Error> {
+    Err(Error::NotFound(format!(
         "no API endpoint {} {} (see doc/api.md)",
         req.method(),
         req.path()
-    ))
+    )))
 }
 
 /// One log line a request (never the query string: it may hold api_token), and metrics.

@@ -54,13 +54,19 @@ pub fn redact(path: &str, query: &str) -> String {
 
 fn request_id(req: &ServiceRequest) -> String {
     if let Some(v) = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        if !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return v.to_string();
         }
     }
     const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    let tail: String = (0..20).map(|_| A[rng.random_range(0..A.len())] as char).collect();
+    let tail: String = (0..20)
+        .map(|_| A[rng.random_range(0..A.len())] as char)
+        .collect();
     format!("req-{tail}")
 }
 
@@ -74,7 +80,10 @@ pub async fn log(
     let id = request_id(&req);
     let method = req.method().to_string();
     let target = redact(req.path(), req.query_string());
-    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let result = next.call(req).await;
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     match result {

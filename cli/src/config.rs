@@ -20,7 +20,9 @@ pub struct Dur(pub Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -99,7 +101,12 @@ pub struct Config {
     pub web_anonymous_token: Option<String>,
 }
 
-fn listen(v: &Option<String>, default: &str, key: &str, file: &str) -> Result<SocketAddr, CliError> {
+fn listen(
+    v: &Option<String>,
+    default: &str,
+    key: &str,
+    file: &str,
+) -> Result<SocketAddr, CliError> {
     let s = v.as_deref().unwrap_or(default);
     s.parse().map_err(|_| {
         CliError::config(
@@ -126,9 +133,10 @@ impl Config {
                     CliError::config(
                         format!("config file {}", p.display()),
                         e.message().to_string()
-                            + &e
-                                .span()
-                                .map(|s| format!(" (at line {})", text[..s.start].lines().count().max(1)))
+                            + &e.span()
+                                .map(|s| {
+                                    format!(" (at line {})", text[..s.start].lines().count().max(1))
+                                })
                                 .unwrap_or_default(),
                         "fix or remove that key; doc/admin.md lists every key",
                     )
@@ -144,9 +152,15 @@ impl Config {
                 "choose a writable --data directory",
             )
         })?;
-        let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+        let data_dir = data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| data_dir.to_path_buf());
         let cluster_id = file.cluster_id.clone().unwrap_or_else(|| "zzzzz".into());
-        if cluster_id.len() != 5 || !cluster_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        if cluster_id.len() != 5
+            || !cluster_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
             return Err(CliError::config(
                 format!("cluster_id = {cluster_id:?} in {name}"),
                 "a cluster id is 5 characters of [a-z0-9]",
@@ -165,19 +179,39 @@ impl Config {
         Ok(Config {
             cluster_id,
             blob_signing_key: secrets.blob_signing_key,
-            blob_signature_ttl: file.blob_signature_ttl.map(|d| d.0).unwrap_or(Duration::from_secs(14 * 86400)),
+            blob_signature_ttl: file
+                .blob_signature_ttl
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(14 * 86400)),
             management_token: secrets.management_token,
             system_root_token: secrets.system_root_token,
             api_listen: listen(&file.api.listen, "127.0.0.1:8003", "[api] listen", &name)?,
             api_external_url: file.api.external_url.clone(),
-            keepstore_listen: listen(&file.keepstore.listen, "127.0.0.1:25107", "[keepstore] listen", &name)?,
+            keepstore_listen: listen(
+                &file.keepstore.listen,
+                "127.0.0.1:25107",
+                "[keepstore] listen",
+                &name,
+            )?,
             keepstore_external_url: file.keepstore.external_url.clone(),
             volumes,
-            trash_lifetime: file.keepstore.trash_lifetime.map(|d| d.0).unwrap_or(Duration::from_secs(14 * 86400)),
-            trash_check_interval: file.keepstore.trash_check_interval.map(|d| d.0).unwrap_or(Duration::from_secs(3600)),
+            trash_lifetime: file
+                .keepstore
+                .trash_lifetime
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(14 * 86400)),
+            trash_check_interval: file
+                .keepstore
+                .trash_check_interval
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(3600)),
             web_listen: listen(&file.web.listen, "127.0.0.1:9002", "[web] listen", &name)?,
             web_external_url: file.web.external_url.clone(),
-            web_domain: file.web.domain.clone().unwrap_or_else(|| "localhost".into()),
+            web_domain: file
+                .web
+                .domain
+                .clone()
+                .unwrap_or_else(|| "localhost".into()),
             web_download_host: file.web.download_host.clone(),
             web_trust_all_content: file.web.trust_all_content.unwrap_or(false),
             web_anonymous_token: file.web.anonymous_token.clone(),
@@ -196,7 +230,11 @@ fn load_secrets(data_dir: &Path, file: &ConfigFile) -> Result<Secrets, CliError>
     let mut stored: Option<Secrets> = None;
     if path.exists() {
         let text = fs::read_to_string(&path).map_err(|e| {
-            CliError::config(format!("reading {}", path.display()), e.to_string(), "check its permissions")
+            CliError::config(
+                format!("reading {}", path.display()),
+                e.to_string(),
+                "check its permissions",
+            )
         })?;
         stored = Some(toml::from_str(&text).map_err(|e| {
             CliError::config(
@@ -219,9 +257,18 @@ fn load_secrets(data_dir: &Path, file: &ConfigFile) -> Result<Secrets, CliError>
         }
     };
     Ok(Secrets {
-        blob_signing_key: file.blob_signing_key.clone().unwrap_or(secrets.blob_signing_key),
-        management_token: file.management_token.clone().unwrap_or(secrets.management_token),
-        system_root_token: file.system_root_token.clone().unwrap_or(secrets.system_root_token),
+        blob_signing_key: file
+            .blob_signing_key
+            .clone()
+            .unwrap_or(secrets.blob_signing_key),
+        management_token: file
+            .management_token
+            .clone()
+            .unwrap_or(secrets.management_token),
+        system_root_token: file
+            .system_root_token
+            .clone()
+            .unwrap_or(secrets.system_root_token),
     })
 }
 
@@ -236,7 +283,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| CliError::config(what(), e.to_string(), "check the directory's permissions"))?;
+        .map_err(|e| {
+            CliError::config(what(), e.to_string(), "check the directory's permissions")
+        })?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .and_then(|_| fs::rename(&tmp, path))
@@ -259,7 +308,10 @@ mod tests {
         assert_eq!(a.blob_signing_key, b.blob_signing_key);
         assert_eq!(a.system_root_token, b.system_root_token);
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir.path().join("secrets.toml")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("secrets.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -267,8 +319,14 @@ mod tests {
     fn unknown_key_names_key_and_file() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("keep.toml");
-        fs::write(&cfg, "[keepstore]\nlisten = \"127.0.0.1:0\"\nvolumez = []\n").unwrap();
-        let err = Config::load(dir.path(), Some(&cfg)).unwrap_err().to_string();
+        fs::write(
+            &cfg,
+            "[keepstore]\nlisten = \"127.0.0.1:0\"\nvolumez = []\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path(), Some(&cfg))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("volumez"), "{err}");
         assert!(err.contains("keep.toml"), "{err}");
         assert!(err.contains("line 3"), "{err}");
@@ -279,10 +337,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("keep.toml");
         fs::write(&cfg, "blob_signature_ttl = \"7 days\"\n").unwrap();
-        let err = Config::load(dir.path(), Some(&cfg)).unwrap_err().to_string();
+        let err = Config::load(dir.path(), Some(&cfg))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("7 days"), "{err}");
         fs::write(&cfg, "[api]\nlisten = \"nope\"\n").unwrap();
-        let err = Config::load(dir.path(), Some(&cfg)).unwrap_err().to_string();
+        let err = Config::load(dir.path(), Some(&cfg))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("[api] listen"), "{err}");
     }
 }

@@ -22,7 +22,11 @@ impl CliError {
     }
 
     /// A problem with the configuration: also exit 1 (it is not a command-line usage error).
-    pub fn config(what: impl Into<String>, why: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub fn config(
+        what: impl Into<String>,
+        why: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
         Self::new(what, why, hint)
     }
 

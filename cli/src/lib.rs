@@ -23,7 +23,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API, keepstore and keep-web in one process.
-    #[command(after_help = "Examples:\n  keep serve                      # ./keep-data, default ports\n  keep serve --data /srv/keep --config /etc/keep.toml\n  keep serve --only keepstore --config keep.toml")]
+    #[command(
+        after_help = "Examples:\n  keep serve                      # ./keep-data, default ports\n  keep serve --data /srv/keep --config /etc/keep.toml\n  keep serve --only keepstore --config keep.toml"
+    )]
     Serve(serve::ServeArgs),
 }
 
@@ -57,7 +59,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("keep: starting the runtime: {e}");

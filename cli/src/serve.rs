@@ -66,7 +66,13 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             trash_lifetime: cfg.trash_lifetime,
             trash_check_interval: cfg.trash_check_interval,
         })
-        .map_err(|e| CliError::new("starting keepstore", e.to_string(), "check the [keepstore] volumes"))?;
+        .map_err(|e| {
+            CliError::new(
+                "starting keepstore",
+                e.to_string(),
+                "check the [keepstore] volumes",
+            )
+        })?;
         let listener = bind(cfg.keepstore_listen, "keepstore")?;
         lines.push(format!("  keepstore  {}", url_of(&listener)));
         let app_ks = ks.clone();
@@ -107,7 +113,10 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
 
 async fn wait_for_shutdown() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // without signal handlers, run until killed
         std::future::pending::<()>().await;
         return;

@@ -37,6 +37,8 @@ pub enum Error {
     BadRequest(String),
     #[error("block {0} is not stored here")]
     NotFound(Hash),
+    #[error("block {0} has no copy in the trash (never trashed, already restored, or deleted by the sweeper)")]
+    NotInTrash(Hash),
     #[error("the block is {got} bytes or more, but blocks are at most {max} bytes: split the data into blocks of at most 64 MiB")]
     TooLarge { got: u64, max: u64 },
     #[error("the body had {got} bytes but Content-Length said {want}: resend the whole block")]
@@ -96,7 +98,7 @@ impl ResponseError for Error {
             | Error::LengthMismatch { .. }
             | Error::HashMismatch { .. }
             | Error::Body { .. } => StatusCode::BAD_REQUEST,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::NotFound(_) | Error::NotInTrash(_) => StatusCode::NOT_FOUND,
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Corrupt(_) => StatusCode::BAD_GATEWAY,

@@ -29,7 +29,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
             'w' => 7 * 86400,
             _ => return Err(err("units are s, m, h, d, w (e.g. 90m, 12h, 7d)")),
         };
-        let n: u64 = num.parse().map_err(|_| err("each unit needs a number before it"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| err("each unit needs a number before it"))?;
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))

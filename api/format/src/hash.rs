@@ -84,7 +84,10 @@ impl FromStr for Hash {
         if s.len() != 64 {
             return Err(err("must be 64 hex digits"));
         }
-        if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(err("must be lowercase hex"));
         }
         let mut out = [0u8; 32];
@@ -140,7 +143,9 @@ mod tests {
         assert_eq!(h.to_string().parse::<Hash>().unwrap(), h);
         let b = h.to_base32();
         assert_eq!(b.len(), 52);
-        assert!(b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(b
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
         assert_eq!(Hash::from_base32(&b).unwrap(), h);
         assert_eq!(Hash::from_base32(&b.to_ascii_uppercase()).unwrap(), h);
     }

@@ -135,7 +135,9 @@ impl FileIndex {
     }
 
     pub fn file(&self, path: &str) -> Option<FileRef<'_>> {
-        self.files.get(path).map(|file| FileRef { index: self, file })
+        self.files
+            .get(path)
+            .map(|file| FileRef { index: self, file })
     }
 
     /// The children of directory `path`, sorted by name; `None` if it is not a directory.

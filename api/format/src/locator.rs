@@ -87,9 +87,14 @@ fn parse_hint(s: &str, whole: &str) -> Result<Hint, Error> {
         got: whole.to_string(),
         why,
     };
-    let first = s.bytes().next().ok_or_else(|| err("empty hint after '+'".into()))?;
+    let first = s
+        .bytes()
+        .next()
+        .ok_or_else(|| err("empty hint after '+'".into()))?;
     if !first.is_ascii_uppercase() {
-        return Err(err(format!("hint {s:?} must start with an uppercase letter")));
+        return Err(err(format!(
+            "hint {s:?} must start with an uppercase letter"
+        )));
     }
     if let Some(bad) = s
         .chars()
@@ -104,12 +109,18 @@ fn parse_hint(s: &str, whole: &str) -> Result<Hint, Error> {
             .ok_or_else(|| err("signature hint must be A<64 hex>@<8 hex expiry>".into()))?;
         let mut out = [0u8; 32];
         if sig.len() != 64
-            || !sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !sig
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
             || hex::decode_to_slice(sig, &mut out).is_err()
         {
             return Err(err("signature must be 64 lowercase hex digits".into()));
         }
-        if expiry.len() != 8 || !expiry.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if expiry.len() != 8
+            || !expiry
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(err("signature expiry must be 8 lowercase hex digits".into()));
         }
         let expiry = u32::from_str_radix(expiry, 16)
@@ -174,7 +185,9 @@ impl Serialize for Locator {
 
 impl<'de> Deserialize<'de> for Locator {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -231,7 +244,9 @@ mod tests {
 
     #[test]
     fn with_signature_replaces() {
-        let l = Locator::new(h(), 1).with_signature([1; 32], 1).with_signature([2; 32], 2);
+        let l = Locator::new(h(), 1)
+            .with_signature([1; 32], 1)
+            .with_signature([2; 32], 2);
         assert_eq!(l.hints.len(), 1);
         assert_eq!(l.signature(), Some(([2; 32], 2)));
     }

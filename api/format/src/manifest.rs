@@ -72,13 +72,18 @@ pub fn unescape_name(s: &str) -> Result<String, String> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' {
-            let oct = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            let oct = b
+                .get(i + 1..i + 4)
+                .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
             let Some(d) = oct else {
                 return Err("a backslash must start a 3-digit octal escape like \\040".into());
             };
             let v = (d[0] - b'0') as u32 * 64 + (d[1] - b'0') as u32 * 8 + (d[2] - b'0') as u32;
             if v > 255 {
-                return Err(format!("octal escape \\{} is above \\377", std::str::from_utf8(d).unwrap_or("")));
+                return Err(format!(
+                    "octal escape \\{} is above \\377",
+                    std::str::from_utf8(d).unwrap_or("")
+                ));
             }
             out.push(v as u8);
             i += 4;
@@ -163,7 +168,12 @@ impl Manifest {
 
     fn parse_stream(&mut self, lineno: usize, line: &str) -> Result<(), Error> {
         if line.is_empty() {
-            return Err(Error::manifest(lineno, 0, "", "empty line (a stream needs a name, locators and files)"));
+            return Err(Error::manifest(
+                lineno,
+                0,
+                "",
+                "empty line (a stream needs a name, locators and files)",
+            ));
         }
         if let Some(bad) = line.bytes().find(|&b| b < 0x20 || b == 0x7f) {
             return Err(Error::manifest(
@@ -175,7 +185,8 @@ impl Manifest {
         }
         let mut tokens = line.split(' ').enumerate().map(|(i, t)| (i + 1, t));
         let (_, name_tok) = tokens.next().unwrap_or((1, ""));
-        let stream = unescape_name(name_tok).map_err(|why| Error::manifest(lineno, 1, name_tok, why))?;
+        let stream =
+            unescape_name(name_tok).map_err(|why| Error::manifest(lineno, 1, name_tok, why))?;
         let dir = if stream == "." {
             String::new()
         } else if let Some(rest) = stream.strip_prefix("./") {
@@ -196,7 +207,12 @@ impl Manifest {
         let mut saw_file = false;
         for (ti, tok) in tokens {
             if tok.is_empty() {
-                return Err(Error::manifest(lineno, ti, tok, "empty token (two spaces in a row, or a trailing space)"));
+                return Err(Error::manifest(
+                    lineno,
+                    ti,
+                    tok,
+                    "empty token (two spaces in a row, or a trailing space)",
+                ));
             }
             if !tok.contains(':') {
                 if saw_file {
@@ -214,12 +230,22 @@ impl Manifest {
                 let id = self.intern(loc);
                 stream_blocks.push((id, stream_len));
                 stream_len = stream_len.checked_add(size).ok_or_else(|| {
-                    Error::manifest(lineno, ti, tok, "the stream's blocks add up to more than 2^64 bytes")
+                    Error::manifest(
+                        lineno,
+                        ti,
+                        tok,
+                        "the stream's blocks add up to more than 2^64 bytes",
+                    )
                 })?;
                 continue;
             }
             if stream_blocks.is_empty() {
-                return Err(Error::manifest(lineno, ti, tok, "a file token before any locator"));
+                return Err(Error::manifest(
+                    lineno,
+                    ti,
+                    tok,
+                    "a file token before any locator",
+                ));
             }
             saw_file = true;
             let mut parts = tok.splitn(3, ':');
@@ -227,7 +253,12 @@ impl Manifest {
             let (Some(pos), Some(len), Some(name_esc)) =
                 (p.and_then(parse_u64), l.and_then(parse_u64), n)
             else {
-                return Err(Error::manifest(lineno, ti, tok, "a file token is <pos>:<len>:<name> with decimal pos and len"));
+                return Err(Error::manifest(
+                    lineno,
+                    ti,
+                    tok,
+                    "a file token is <pos>:<len>:<name> with decimal pos and len",
+                ));
             };
             let end = pos.checked_add(len).filter(|&e| e <= stream_len).ok_or_else(|| {
                 Error::manifest(
@@ -237,10 +268,16 @@ impl Manifest {
                     format!("the segment ends past the end of the stream's blocks ({stream_len} bytes)"),
                 )
             })?;
-            let name = unescape_name(name_esc).map_err(|why| Error::manifest(lineno, ti, tok, why))?;
+            let name =
+                unescape_name(name_esc).map_err(|why| Error::manifest(lineno, ti, tok, why))?;
             if name == "." {
                 if len != 0 {
-                    return Err(Error::manifest(lineno, ti, tok, "the directory marker \\056 must have length 0"));
+                    return Err(Error::manifest(
+                        lineno,
+                        ti,
+                        tok,
+                        "the directory marker \\056 must have length 0",
+                    ));
                 }
                 if !dir.is_empty() {
                     self.dirs.insert(dir.clone());
@@ -254,7 +291,9 @@ impl Manifest {
             check_path(&path).map_err(|e| Error::manifest(lineno, ti, tok, e.to_string()))?;
             let file = self.files.entry(path).or_default();
             // cut [pos, end) into per-block segments
-            let first = stream_blocks.partition_point(|&(_, off)| off <= pos).saturating_sub(1);
+            let first = stream_blocks
+                .partition_point(|&(_, off)| off <= pos)
+                .saturating_sub(1);
             let mut at = pos;
             for &(id, boff) in &stream_blocks[first..] {
                 if at >= end {
@@ -277,7 +316,12 @@ impl Manifest {
             }
         }
         if !saw_file {
-            return Err(Error::manifest(lineno, 0, line, "a stream needs at least one pos:len:name file token"));
+            return Err(Error::manifest(
+                lineno,
+                0,
+                line,
+                "a stream needs at least one pos:len:name file token",
+            ));
         }
         Ok(())
     }
@@ -386,7 +430,8 @@ impl Manifest {
             let block = self.intern(loc);
             push_segment(&mut segs, FileSegment { block, offset, len });
         }
-        self.files.insert(path.to_string(), ManifestFile { segments: segs });
+        self.files
+            .insert(path.to_string(), ManifestFile { segments: segs });
         Ok(())
     }
 
@@ -413,16 +458,33 @@ impl Manifest {
             return true;
         }
         let prefix = format!("{path}/");
-        self.files.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix))
-            || self.dirs.range(prefix.clone()..).next().is_some_and(|k| k.starts_with(&prefix))
+        self.files
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
+            || self
+                .dirs
+                .range(prefix.clone()..)
+                .next()
+                .is_some_and(|k| k.starts_with(&prefix))
     }
 
     /// Removes a file or a whole directory. Returns whether anything was there.
     pub fn remove(&mut self, path: &str) -> bool {
         let mut found = self.files.remove(path).is_some() | self.dirs.remove(path);
         let prefix = format!("{path}/");
-        let files: Vec<String> = self.files.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)).map(|(k, _)| k.clone()).collect();
-        let dirs: Vec<String> = self.dirs.range(prefix.clone()..).take_while(|k| k.starts_with(&prefix)).cloned().collect();
+        let files: Vec<String> = self
+            .files
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let dirs: Vec<String> = self
+            .dirs
+            .range(prefix.clone()..)
+            .take_while(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
         found |= !files.is_empty() || !dirs.is_empty();
         for f in files {
             self.files.remove(&f);
@@ -440,8 +502,16 @@ impl Manifest {
             .iter()
             .filter(|d| {
                 let prefix = format!("{d}/");
-                !self.files.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix))
-                    && !self.dirs.range(prefix.clone()..).next().is_some_and(|k| k.starts_with(&prefix))
+                !self
+                    .files
+                    .range(prefix.clone()..)
+                    .next()
+                    .is_some_and(|(k, _)| k.starts_with(&prefix))
+                    && !self
+                        .dirs
+                        .range(prefix.clone()..)
+                        .next()
+                        .is_some_and(|k| k.starts_with(&prefix))
             })
             .map(|d| d.as_str())
             .collect()
@@ -509,7 +579,11 @@ impl Manifest {
             if files.is_empty() {
                 file_tokens.push_str(" 0:0:\\056");
             }
-            out.push_str(&if dir.is_empty() { ".".to_string() } else { format!("./{}", escape_name(dir)) });
+            out.push_str(&if dir.is_empty() {
+                ".".to_string()
+            } else {
+                format!("./{}", escape_name(dir))
+            });
             if stream_blocks.is_empty() {
                 out.push(' ');
                 out.push_str(&empty_loc());

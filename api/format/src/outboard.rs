@@ -19,7 +19,9 @@
 
 use std::ops::Range;
 
-use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode};
+use blake3::hazmat::{
+    merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
+};
 
 use crate::Hash;
 
@@ -276,7 +278,9 @@ mod tests {
     fn node_reader(ob: &[u8]) -> impl FnMut(u64) -> Result<[u8; 64], ()> + '_ {
         move |i| {
             let at = (i * NODE_SIZE) as usize;
-            ob.get(at..at + 64).and_then(|s| s.try_into().ok()).ok_or(())
+            ob.get(at..at + 64)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(())
         }
     }
 
@@ -286,11 +290,16 @@ mod tests {
             let d = data(n);
             let (h, ob) = outboard(&d);
             let groups = group_count(n as u64);
-            let cvs = expected_cvs(n as u64, &h, 0..groups, node_reader(&ob)).unwrap().unwrap();
+            let cvs = expected_cvs(n as u64, &h, 0..groups, node_reader(&ob))
+                .unwrap()
+                .unwrap();
             for g in 0..groups {
                 let r = group_bytes(n as u64, g);
                 let slice = &d[r.start as usize..r.end as usize];
-                assert!(check_group(n as u64, &h, g, cvs.get(g as usize), slice), "len {n} g {g}");
+                assert!(
+                    check_group(n as u64, &h, g, cvs.get(g as usize), slice),
+                    "len {n} g {g}"
+                );
                 if !slice.is_empty() {
                     let mut bad = slice.to_vec();
                     bad[slice.len() / 2] ^= 1;
@@ -305,7 +314,9 @@ mod tests {
         let n = 64 << 20;
         let d = data(n);
         let (h, ob) = outboard(&d);
-        let all = expected_cvs(n as u64, &h, 0..4096, node_reader(&ob)).unwrap().unwrap();
+        let all = expected_cvs(n as u64, &h, 0..4096, node_reader(&ob))
+            .unwrap()
+            .unwrap();
         let mut reads = 0;
         let mut rd = node_reader(&ob);
         let some = expected_cvs(n as u64, &h, 2000..2002, |i| {
@@ -324,7 +335,13 @@ mod tests {
         let (h, mut ob) = outboard(&d);
         let last = ob.len() - 1;
         ob[last] ^= 1;
-        let r = expected_cvs(d.len() as u64, &h, 0..group_count(d.len() as u64), node_reader(&ob)).unwrap();
+        let r = expected_cvs(
+            d.len() as u64,
+            &h,
+            0..group_count(d.len() as u64),
+            node_reader(&ob),
+        )
+        .unwrap();
         assert!(r.is_err());
     }
 }

@@ -63,7 +63,8 @@ impl Pdh {
 }
 
 fn parse_size(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
         return None;
     }
     s.parse().ok()
@@ -80,7 +81,11 @@ impl FromStr for Pdh {
             .split_once('+')
             .ok_or_else(|| err("expected <64 hex digits>+<size>".into()))?;
         let hash: Hash = h.parse().map_err(|e: Error| err(e.to_string()))?;
-        let size = parse_size(size).ok_or_else(|| err(format!("size {size:?} is not a decimal number (no hints in a PDH)")))?;
+        let size = parse_size(size).ok_or_else(|| {
+            err(format!(
+                "size {size:?} is not a decimal number (no hints in a PDH)"
+            ))
+        })?;
         Ok(Pdh { hash, size })
     }
 }
@@ -105,7 +110,9 @@ impl Serialize for Pdh {
 
 impl<'de> Deserialize<'de> for Pdh {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -138,7 +145,13 @@ mod tests {
     #[test]
     fn rejects() {
         let h = Hash::EMPTY.to_string();
-        for bad in [String::new(), h.clone(), format!("{h}+"), format!("{h}+1+A"), format!("{h}+01")] {
+        for bad in [
+            String::new(),
+            h.clone(),
+            format!("{h}+"),
+            format!("{h}+1+A"),
+            format!("{h}+01"),
+        ] {
             assert!(bad.parse::<Pdh>().is_err(), "{bad}");
         }
     }

@@ -85,7 +85,9 @@ impl Keep {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("keep serve did not report ready within 60 s"));
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("keep serve did not report ready within 60 s"));
             let mut words = line.split_whitespace();
             match (words.next(), words.next()) {
                 (Some("keepstore"), Some(url)) => self.keepstore = url.to_string(),

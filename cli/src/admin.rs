@@ -1,0 +1,321 @@
+//! Admin and owner commands (DESIGN §6): `keep user create`, `keep token create`,
+//! `keep project create`, `keep filter-group create`, `keep grant`. Each prints the new
+//! object's UUID (or the token) alone on stdout.
+
+use std::time::Duration;
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Manage users (admin only).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Manage filter groups (saved searches shown as folders).
+    #[command(subcommand, name = "filter-group")]
+    FilterGroup(FilterGroupCommand),
+    /// Give a user (or role) a permission on a project, collection or user.
+    #[command(after_help = "Example:\n  keep grant zzzzz-tpzed-0123456789abcde can_read zzzzz-j7d0g-0123456789abcde")]
+    Grant {
+        /// Who gets the permission: a user UUID (or a role group UUID).
+        user_uuid: String,
+        /// can_read, can_write or can_manage.
+        level: Level,
+        /// What it is on: a project, collection or user UUID.
+        object_uuid: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints its UUID.
+    #[command(after_help = "Example:\n  keep user create alice\n  keep token create --user $(keep user create bob)")]
+    Create {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Make the new user an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; prints it (v2/<uuid>/<secret>).
+    #[command(after_help = "Examples:\n  keep token create\n  keep token create --user zzzzz-tpzed-0123456789abcde --expires 7d\n  keep token create --scope 'GET /arvados/v1/collections/' --expires 12h")]
+    Create {
+        /// The token's user (default: yourself; another user needs an admin).
+        #[arg(long)]
+        user: Option<String>,
+        /// Restrict the token: "METHOD /path", a trailing / making a prefix. Repeatable.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Lifetime, like 90m, 12h, 7d.
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<Duration>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project; prints its UUID.
+    #[command(after_help = "Example:\n  keep project create Sequencing --parent zzzzz-j7d0g-0123456789abcde")]
+    Create {
+        name: String,
+        /// The parent project (default: your home project).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FilterGroupCommand {
+    /// Create a filter group; prints its UUID.
+    #[command(after_help = "Example:\n  keep filter-group create BAMs --filter '[[\"collections.name\",\"like\",\"%.bam\"]]'")]
+    Create {
+        name: String,
+        /// The parent project (default: your home project).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Arvados filters as JSON: [[attr, op, value], …].
+        #[arg(long)]
+        filter: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Level {
+    #[value(name = "can_read")]
+    CanRead,
+    #[value(name = "can_write")]
+    CanWrite,
+    #[value(name = "can_manage")]
+    CanManage,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::CanRead => "can_read",
+            Level::CanWrite => "can_write",
+            Level::CanManage => "can_manage",
+        }
+    }
+}
+
+/// `90m`, `12h`, `7d`, `2w`, `30s` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90m, 12h or 7d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h, d or w)")),
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    async fn post(&self, path: &str, body: Value, what: &str) -> Result<Value, String> {
+        let url = format!("{}/arvados/v1/{path}", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "{what}: cannot reach the API server at {}: {e} (is keep serve running? check KEEP_API_HOST)",
+                    self.base
+                )
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            return Ok(v);
+        }
+        let why = v["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        let hint = match status {
+            401 => "check KEEP_API_TOKEN, or get a new token with keep token create",
+            403 => "ask the object's owner or an admin for the permission",
+            404 => "check the UUID; you may also lack permission to see it",
+            422 => "fix the value and try again",
+            _ => "see the API server's log",
+        };
+        Err(format!("{what}: {why} ({hint})"))
+    }
+}
+
+fn field(v: &Value, k: &str, what: &str) -> Result<String, String> {
+    v[k].as_str().map(str::to_string).ok_or_else(|| {
+        format!("{what}: the server's answer has no {k} (is KEEP_API_HOST a Keep API server?)")
+    })
+}
+
+fn now_plus(d: Duration) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    keep_api::time::format_ns(now.saturating_add(d.as_nanos().min(i64::MAX as u128) as i64))
+}
+
+/// Runs one admin command against the API at `api_host` (e.g. `http://127.0.0.1:8003`).
+/// The error reads `<what failed>: <why> (<what to do>)`.
+pub async fn run(cmd: AdminCommand, api_host: &str, token: &keep_format::Token) -> Result<(), String> {
+    let c = Client {
+        http: reqwest::Client::new(),
+        base: api_host.trim_end_matches('/').to_string(),
+        token: token.expose(),
+    };
+    let out = match cmd {
+        AdminCommand::User(UserCommand::Create {
+            username,
+            email,
+            admin,
+        }) => {
+            let what = format!("creating user {username}");
+            let mut u = json!({"username": username});
+            if let Some(e) = email {
+                u["email"] = json!(e);
+            }
+            if admin {
+                u["is_admin"] = json!(true);
+            }
+            let v = c.post("users", json!({"user": u}), &what).await?;
+            field(&v, "uuid", &what)?
+        }
+        AdminCommand::Token(TokenCommand::Create {
+            user,
+            scopes,
+            expires,
+        }) => {
+            let what = "creating a token".to_string();
+            let mut t = json!({});
+            if let Some(u) = user {
+                t["owner_uuid"] = json!(u);
+            }
+            if !scopes.is_empty() {
+                t["scopes"] = json!(scopes);
+            }
+            if let Some(d) = expires {
+                t["expires_at"] = json!(now_plus(d));
+            }
+            let v = c
+                .post(
+                    "api_client_authorizations",
+                    json!({"api_client_authorization": t}),
+                    &what,
+                )
+                .await?;
+            format!(
+                "v2/{}/{}",
+                field(&v, "uuid", &what)?,
+                field(&v, "api_token", &what)?
+            )
+        }
+        AdminCommand::Project(ProjectCommand::Create { name, parent }) => {
+            let what = format!("creating project {name:?}");
+            let mut g = json!({"name": name, "group_class": "project"});
+            if let Some(p) = parent {
+                g["owner_uuid"] = json!(p);
+            }
+            let v = c.post("groups", json!({"group": g}), &what).await?;
+            field(&v, "uuid", &what)?
+        }
+        AdminCommand::FilterGroup(FilterGroupCommand::Create {
+            name,
+            parent,
+            filter,
+        }) => {
+            let what = format!("creating filter group {name:?}");
+            let mut f: Value = serde_json::from_str(&filter).map_err(|e| {
+                format!(
+                    "{what}: --filter is not JSON: {e} (write it like '[[\"collections.name\",\"like\",\"%.bam\"]]')"
+                )
+            })?;
+            // a single [attr, op, value] is a list of one
+            if f.as_array().is_some_and(|a| a.first().is_some_and(Value::is_string)) {
+                f = json!([f]);
+            }
+            let mut g = json!({"name": name, "group_class": "filter", "properties": {"filters": f}});
+            if let Some(p) = parent {
+                g["owner_uuid"] = json!(p);
+            }
+            let v = c.post("groups", json!({"group": g}), &what).await?;
+            field(&v, "uuid", &what)?
+        }
+        AdminCommand::Grant {
+            user_uuid,
+            level,
+            object_uuid,
+        } => {
+            let what = format!("granting {} on {object_uuid} to {user_uuid}", level.name());
+            let v = c
+                .post(
+                    "links",
+                    json!({"link": {
+                        "link_class": "permission",
+                        "name": level.name(),
+                        "tail_uuid": user_uuid,
+                        "head_uuid": object_uuid,
+                    }}),
+                    &what,
+                )
+                .await?;
+            field(&v, "uuid", &what)?
+        }
+    };
+    println!("{out}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("7x").is_err());
+        assert!(parse_duration("d").is_err());
+    }
+}
