@@ -22,8 +22,6 @@ pub struct Ctx {
     pub params: Obj,
     /// The `{id}` path segment, if the route has one.
     pub id: String,
-    pub method: String,
-    pub path: String,
 }
 
 pub type Handler = fn(&Core, &Ctx) -> Result<Value, Error>;
@@ -118,13 +116,7 @@ async fn run(
             .and_then(|v| v.as_str().map(str::to_string));
         let text = auth::token_text(authz.as_deref(), param_token.as_deref());
         let caller = core.authenticate(text.as_deref(), &method, &path)?;
-        let ctx = Ctx {
-            caller,
-            params,
-            id,
-            method,
-            path,
-        };
+        let ctx = Ctx { caller, params, id };
         f(&core, &ctx)
     })
     .await

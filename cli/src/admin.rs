@@ -187,12 +187,31 @@ fn field(v: &Value, k: &str, what: &str) -> Result<String, String> {
     })
 }
 
+/// `now + d` as RFC 3339 UTC (`2026-11-22T10:00:00Z`).
 fn now_plus(d: Duration) -> String {
-    let now = std::time::SystemTime::now()
+    let secs = std::time::SystemTime::now()
+        .checked_add(d)
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
+        .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    keep_api::time::format_ns(now.saturating_add(d.as_nanos().min(i64::MAX as u128) as i64))
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil-from-days (H. Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
 }
 
 /// Runs one admin command against the API at `api_host` (e.g. `http://127.0.0.1:8003`).
@@ -317,5 +336,8 @@ mod tests {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert!(parse_duration("7x").is_err());
         assert!(parse_duration("d").is_err());
+        let t = now_plus(Duration::from_secs(0));
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'));
     }
 }

@@ -135,7 +135,10 @@ impl Config {
                         e.message().to_string()
                             + &e.span()
                                 .map(|s| {
-                                    format!(" (at line {})", text[..s.start].lines().count().max(1))
+                                    format!(
+                                        " (at line {})",
+                                        text[..s.start].matches('\n').count() + 1
+                                    )
                                 })
                                 .unwrap_or_default(),
                         "fix or remove that key; doc/admin.md lists every key",

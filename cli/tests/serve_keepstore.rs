@@ -110,11 +110,12 @@ async fn kill9_during_concurrent_puts_keeps_every_acknowledged_block() {
     let c = client();
     let token = Token::generate_bare();
     let ks = keep.keepstore.clone();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..50u64 {
-        let (c, ks, token) = (c.clone(), ks.clone(), token.clone());
+        let (c, ks, token, done) = (c.clone(), ks.clone(), token.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
-            let data = bytes(MIB + i as usize * 4096, 1000 + i);
+            let data = bytes(4 * MIB + i as usize * 4096, 1000 + i);
             let hash = Hash::of(&data);
             let res = c
                 .put(format!("{ks}/{hash}"))
@@ -122,16 +123,24 @@ async fn kill9_during_concurrent_puts_keeps_every_acknowledged_block() {
                 .body(data.clone())
                 .send()
                 .await;
-            match res {
+            let out = match res {
                 Ok(r) if r.status() == 200 => {
-                    let loc: Locator = r.text().await.ok()?.trim().parse().ok()?;
-                    Some((loc, data))
+                    let loc: Option<Locator> =
+                        r.text().await.ok().and_then(|t| t.trim().parse().ok());
+                    loc.map(|l| (l, data))
                 }
                 _ => None,
-            }
+            };
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            out
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // kill once a few PUTs have been answered and the rest are still in flight
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 5 && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     keep.kill9();
     let mut acked = Vec::new();
     for t in tasks {
@@ -178,12 +187,63 @@ async fn sigterm_drains_and_exits_zero() {
     unsafe {
         libc::kill(pid as i32, libc::SIGTERM);
     }
-    let body = res.bytes().await.unwrap();
-    assert_eq!(
-        body.len(),
-        data.len(),
-        "the in-flight download was cut short"
-    );
+    // read slowly, so the transfer is still under way while the server shuts down
+    use futures_util::StreamExt;
+    let mut stream = res.bytes_stream();
+    let mut got = 0usize;
+    let started = std::time::Instant::now();
+    while let Some(chunk) = stream.next().await {
+        got += chunk.expect("the in-flight download was cut short").len();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(got, data.len(), "the in-flight download was cut short");
+    eprintln!("download finished {:?} after SIGTERM", started.elapsed());
     let status = keep.terminate_wait();
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// One log line a request, with a request id, and no credential anywhere in the log.
+#[tokio::test]
+async fn logs_have_request_ids_and_no_credentials() {
+    let keep = Keep::start("");
+    let c = client();
+    let token = Token::generate_bare();
+    let res = put(&c, &keep.keepstore, &token, b"secret data".to_vec()).await;
+    let rid = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let loc: Locator = res.text().await.unwrap().trim().parse().unwrap();
+    let (sig, _) = loc.signature().unwrap();
+    let sig_hex = hex::encode(sig);
+    // credentials in every place a client may put them
+    let _ = c
+        .get(format!(
+            "{}/{loc}?api_token={}",
+            keep.keepstore,
+            token.secret()
+        ))
+        .bearer_auth(token.expose())
+        .header("Cookie", format!("api_token={}", token.secret()))
+        .send()
+        .await
+        .unwrap();
+    let _ = c
+        .get(format!("{}/index", keep.keepstore))
+        .bearer_auth(&keep.secrets().system_root_token)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = keep.log();
+    assert!(log.contains(&rid), "request id {rid} not logged:\n{log}");
+    assert!(log.contains("status=200"), "{log}");
+    for secret in [
+        token.secret(),
+        sig_hex.as_str(),
+        keep.secrets().system_root_token.as_str(),
+        keep.secrets().management_token.as_str(),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "a credential reached the log:\n{log}"
+        );
+    }
 }

@@ -67,10 +67,16 @@ impl Keep {
             .arg(self.data())
             .arg("--config")
             .arg(&self.config)
-            .env("KEEP_LOG", "warn")
+            .env("KEEP_LOG", "info")
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("serve.log"))
+                    .expect("open serve.log"),
+            ))
             .spawn()
             .expect("spawn keep serve");
         let stdout = child.stdout.take().expect("stdout");
@@ -100,6 +106,11 @@ impl Keep {
             }
         }
         self.child = Some(child);
+    }
+
+    /// Everything the server wrote to stderr (its logs) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
     pub fn secrets(&self) -> Secrets {
