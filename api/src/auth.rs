@@ -30,7 +30,10 @@ mod subtle_eq {
         if a.len() != b.len() {
             return false;
         }
-        a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
     }
 }
 
@@ -142,9 +145,10 @@ impl Core {
             }
         }
         let user_uuid = s(&rec, "owner_uuid").to_string();
-        let user: Obj = self.db.get(&user_uuid)?.ok_or_else(|| {
-            Error::Unauthorized("the API token's user no longer exists".into())
-        })?;
+        let user: Obj = self
+            .db
+            .get(&user_uuid)?
+            .ok_or_else(|| Error::Unauthorized("the API token's user no longer exists".into()))?;
         if !b(&user, "is_active") {
             return Err(Error::Unauthorized(
                 "the API token's user is inactive (ask an admin to activate it)".into(),
@@ -186,11 +190,31 @@ mod tests {
             "GET /arvados/v1/collections/zzzzz-4zz18-000000000000001",
             "GET /arvados/v1/collections/zzzzz-4zz18-000000000000001/",
         ]);
-        assert!(scope_allows(&share, "GET", "/arvados/v1/collections/zzzzz-4zz18-000000000000001"));
-        assert!(scope_allows(&share, "HEAD", "/arvados/v1/collections/zzzzz-4zz18-000000000000001"));
-        assert!(scope_allows(&share, "GET", "/arvados/v1/collections/zzzzz-4zz18-000000000000001/x"));
-        assert!(!scope_allows(&share, "GET", "/arvados/v1/collections/zzzzz-4zz18-000000000000002"));
-        assert!(!scope_allows(&share, "PUT", "/arvados/v1/collections/zzzzz-4zz18-000000000000001"));
+        assert!(scope_allows(
+            &share,
+            "GET",
+            "/arvados/v1/collections/zzzzz-4zz18-000000000000001"
+        ));
+        assert!(scope_allows(
+            &share,
+            "HEAD",
+            "/arvados/v1/collections/zzzzz-4zz18-000000000000001"
+        ));
+        assert!(scope_allows(
+            &share,
+            "GET",
+            "/arvados/v1/collections/zzzzz-4zz18-000000000000001/x"
+        ));
+        assert!(!scope_allows(
+            &share,
+            "GET",
+            "/arvados/v1/collections/zzzzz-4zz18-000000000000002"
+        ));
+        assert!(!scope_allows(
+            &share,
+            "PUT",
+            "/arvados/v1/collections/zzzzz-4zz18-000000000000001"
+        ));
         assert!(!scope_allows(&share, "GET", "/arvados/v1/collections"));
         assert!(scope_allows(&sc(&["all"]), "DELETE", "/x"));
         assert!(!scope_allows(&[], "GET", "/x"));
@@ -202,8 +226,14 @@ mod tests {
     #[test]
     fn token_sources() {
         assert_eq!(token_text(Some("Bearer abc"), None).as_deref(), Some("abc"));
-        assert_eq!(token_text(Some("OAuth2 abc"), Some("q")).as_deref(), Some("abc"));
-        assert_eq!(token_text(Some("Basic xyz"), Some("q")).as_deref(), Some("q"));
+        assert_eq!(
+            token_text(Some("OAuth2 abc"), Some("q")).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            token_text(Some("Basic xyz"), Some("q")).as_deref(),
+            Some("q")
+        );
         assert_eq!(token_text(None, None), None);
         assert!(ct_eq("abc", "abc") && !ct_eq("abc", "abd") && !ct_eq("a", "ab"));
     }

@@ -93,7 +93,10 @@ pub fn render_full(core: &Core, caller: &Caller, mut o: Obj) -> Result<Obj, Erro
         _ => core.db.manifest(s(&o, "uuid"))?,
     };
     let mut o = render_meta(o);
-    o.insert("manifest_text".into(), json!(signed_text(core, caller, &stored)?));
+    o.insert(
+        "manifest_text".into(),
+        json!(signed_text(core, caller, &stored)?),
+    );
     o.insert("unsigned_manifest_text".into(), json!(stored));
     Ok(o)
 }
@@ -113,7 +116,10 @@ fn apply(o: &mut Obj, patch: &Obj) -> Result<(), Error> {
         o.insert("name".into(), n.map(Value::String).unwrap_or(Value::Null));
     }
     if let Some(d) = opt_str(patch, "description", "collection")? {
-        o.insert("description".into(), d.map(Value::String).unwrap_or(Value::Null));
+        o.insert(
+            "description".into(),
+            d.map(Value::String).unwrap_or(Value::Null),
+        );
     }
     match patch.get("properties") {
         None => {}
@@ -222,7 +228,13 @@ pub fn copy_subtree(src: &Manifest, sp: &str, dst: &mut Manifest, dp: &str) -> R
     let runs = |f: &keep_format::ManifestFile| -> Vec<(keep_format::Locator, u64, u64)> {
         f.segments
             .iter()
-            .map(|seg| (src.blocks()[seg.block as usize].clone(), seg.offset, seg.len))
+            .map(|seg| {
+                (
+                    src.blocks()[seg.block as usize].clone(),
+                    seg.offset,
+                    seg.len,
+                )
+            })
             .collect()
     };
     if !sp.is_empty() {
@@ -245,11 +257,15 @@ pub fn copy_subtree(src: &Manifest, sp: &str, dst: &mut Manifest, dp: &str) -> R
         format!("{sp}/")
     };
     for (path, f) in src.files().range(prefix.clone()..) {
-        let Some(rest) = path.strip_prefix(&prefix) else { break };
+        let Some(rest) = path.strip_prefix(&prefix) else {
+            break;
+        };
         dst.put_file(&join(dp, rest), runs(f))?;
     }
     for d in src.explicit_dirs().range(prefix.clone()..) {
-        let Some(rest) = d.strip_prefix(&prefix) else { break };
+        let Some(rest) = d.strip_prefix(&prefix) else {
+            break;
+        };
         dst.put_dir(&join(dp, rest))?;
     }
     if !dp.is_empty() && !dst.is_dir(dp) {
@@ -304,15 +320,15 @@ fn apply_replace(
                         "replace_files source {src:?} must start with \"current/\", \"manifest_text/\" or a portable data hash"
                     ))
                 })?;
-                let rec = find_by_pdh(core, p, &pdh.to_string())?.ok_or_else(|| {
-                    Error::not_found("collection with portable data hash", other)
-                })?;
+                let rec = find_by_pdh(core, p, &pdh.to_string())?
+                    .ok_or_else(|| Error::not_found("collection with portable data hash", other))?;
                 let text = match rec.get("manifest_text") {
                     Some(Value::String(t)) => t.clone(),
                     _ => core.db.manifest(s(&rec, "uuid"))?,
                 };
-                pdh_source = Manifest::parse(&text)
-                    .map_err(|e| Error::Store(format!("a stored manifest no longer parses: {e}")))?;
+                pdh_source = Manifest::parse(&text).map_err(|e| {
+                    Error::Store(format!("a stored manifest no longer parses: {e}"))
+                })?;
                 &pdh_source
             }
         };
@@ -344,7 +360,9 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let patch = body_obj(ctx, "collection")?;
     check_keys(&patch, WRITABLE, "collection")?;
     if ctx.caller.anonymous {
-        return Err(Error::Forbidden("the anonymous user may not create anything".into()));
+        return Err(Error::Forbidden(
+            "the anonymous user may not create anything".into(),
+        ));
     }
     let text = opt_str(&patch, "manifest_text", "collection")?
         .flatten()
@@ -391,8 +409,13 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     core.touch(&mut o, &ctx.caller.user_uuid, &time::now());
     let stored = stored_text(&m);
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Collections, None, Some(&o))?;
-    ops.push(Op::Put(Table::Manifests, uuid.as_bytes().to_vec(), stored.clone().into_bytes()));
+    core.db
+        .stage(&mut ops, Table::Collections, None, Some(&o))?;
+    ops.push(Op::Put(
+        Table::Manifests,
+        uuid.as_bytes().to_vec(),
+        stored.clone().into_bytes(),
+    ));
     core.db.store.write(ops)?;
     o.insert("manifest_text".into(), json!(stored));
     render_full(core, &ctx.caller, o).map(Value::Object)
@@ -451,10 +474,7 @@ pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let eq = |attr: &str| {
         lp.filters
             .iter()
-            .find(|f| {
-                f.op == "="
-                    && (f.attr == attr || f.attr == format!("collections.{attr}"))
-            })
+            .find(|f| f.op == "=" && (f.attr == attr || f.attr == format!("collections.{attr}")))
             .and_then(|f| f.val.as_str().map(str::to_string))
     };
     let mut recs = Vec::new();
@@ -548,9 +568,14 @@ fn commit(
         new.insert("version".into(), json!(v + 1));
     }
     core.touch(&mut new, &ctx.caller.user_uuid, &time::now());
-    core.db.stage(&mut ops, Table::Collections, Some(cur), Some(&new))?;
+    core.db
+        .stage(&mut ops, Table::Collections, Some(cur), Some(&new))?;
     if let Some(t) = &new_text {
-        ops.push(Op::Put(Table::Manifests, uuid.as_bytes().to_vec(), t.clone().into_bytes()));
+        ops.push(Op::Put(
+            Table::Manifests,
+            uuid.as_bytes().to_vec(),
+            t.clone().into_bytes(),
+        ));
     }
     core.db.store.write(ops)?;
     Ok(new)
@@ -616,7 +641,13 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
             || s(&new, "owner_uuid") != s(&cur, "owner_uuid")
             || b(&cur, "is_trashed"))
     {
-        let name = unique_name(core, s(&new, "owner_uuid"), s(&new, "name"), &ctx.id, ensure)?;
+        let name = unique_name(
+            core,
+            s(&new, "owner_uuid"),
+            s(&new, "name"),
+            &ctx.id,
+            ensure,
+        )?;
         if !name.is_empty() {
             new.insert("name".into(), json!(name));
         }
@@ -647,7 +678,13 @@ fn trash_or_untrash(core: &Core, ctx: &Ctx, trashed: bool) -> Result<Value, Erro
     let mut new = cur.clone();
     set_trashed(&mut new, trashed);
     if !trashed {
-        let name = unique_name(core, s(&new, "owner_uuid"), s(&new, "name"), &ctx.id, ensure)?;
+        let name = unique_name(
+            core,
+            s(&new, "owner_uuid"),
+            s(&new, "name"),
+            &ctx.id,
+            ensure,
+        )?;
         if !name.is_empty() {
             new.insert("name".into(), json!(name));
         }

@@ -21,8 +21,9 @@ pub fn encode(obj: &Obj) -> Result<Vec<u8>, Error> {
 
 pub fn decode(bytes: &[u8]) -> Result<Obj, Error> {
     match bytes.split_first() {
-        Some((&RECORD_FORMAT, rest)) => serde_json::from_slice(rest)
-            .map_err(|e| Error::Store(format!("corrupt record: {e}"))),
+        Some((&RECORD_FORMAT, rest)) => {
+            serde_json::from_slice(rest).map_err(|e| Error::Store(format!("corrupt record: {e}")))
+        }
         Some((v, _)) => Err(Error::Store(format!(
             "record format version {v} is unknown to this server (upgrade keep)"
         ))),
@@ -85,7 +86,11 @@ fn index_entries(table: Table, o: &Obj) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
         Table::Users => {
             let name = s(o, "username");
             if !name.is_empty() {
-                out.push((Table::IdxName, key2("\0user", name), uuid.as_bytes().to_vec()));
+                out.push((
+                    Table::IdxName,
+                    key2("\0user", name),
+                    uuid.as_bytes().to_vec(),
+                ));
             }
         }
         Table::Groups | Table::Collections => {
@@ -95,7 +100,11 @@ fn index_entries(table: Table, o: &Obj) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
                 out.push((Table::IdxName, key2(owner, name), uuid.as_bytes().to_vec()));
             }
             if table == Table::Collections {
-                out.push((Table::IdxPdh, key2(s(o, "portable_data_hash"), uuid), vec![]));
+                out.push((
+                    Table::IdxPdh,
+                    key2(s(o, "portable_data_hash"), uuid),
+                    vec![],
+                ));
             }
         }
         Table::Tokens => {
@@ -118,7 +127,11 @@ fn index_entries(table: Table, o: &Obj) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
                 key2(cur, &format!("{ver:020}")),
                 uuid.as_bytes().to_vec(),
             ));
-            out.push((Table::IdxPdh, key2(s(o, "portable_data_hash"), uuid), vec![]));
+            out.push((
+                Table::IdxPdh,
+                key2(s(o, "portable_data_hash"), uuid),
+                vec![],
+            ));
         }
         _ => {}
     }
@@ -290,26 +303,45 @@ mod tests {
         let db = Db {
             store: Box::new(MemStore::default()),
         };
-        let c1 = obj(json!({"uuid": "zzzzz-4zz18-000000000000001", "owner_uuid": "zzzzz-tpzed-000000000000001",
-            "name": "a", "portable_data_hash": "h+1"}));
+        let c1 = obj(
+            json!({"uuid": "zzzzz-4zz18-000000000000001", "owner_uuid": "zzzzz-tpzed-000000000000001",
+            "name": "a", "portable_data_hash": "h+1"}),
+        );
         let mut ops = vec![];
-        db.stage(&mut ops, Table::Collections, None, Some(&c1)).unwrap();
+        db.stage(&mut ops, Table::Collections, None, Some(&c1))
+            .unwrap();
         db.store.write(ops).unwrap();
-        assert_eq!(db.children("zzzzz-tpzed-000000000000001").unwrap(), vec!["zzzzz-4zz18-000000000000001"]);
-        assert_eq!(db.name_taken("zzzzz-tpzed-000000000000001", "a").unwrap().as_deref(), Some("zzzzz-4zz18-000000000000001"));
+        assert_eq!(
+            db.children("zzzzz-tpzed-000000000000001").unwrap(),
+            vec!["zzzzz-4zz18-000000000000001"]
+        );
+        assert_eq!(
+            db.name_taken("zzzzz-tpzed-000000000000001", "a")
+                .unwrap()
+                .as_deref(),
+            Some("zzzzz-4zz18-000000000000001")
+        );
         assert_eq!(db.by_pdh("h+1").unwrap().len(), 1);
         // rename and move: old entries vanish
         let mut c2 = c1.clone();
         c2.insert("name".into(), json!("b"));
         c2.insert("owner_uuid".into(), json!("zzzzz-j7d0g-000000000000001"));
         let mut ops = vec![];
-        db.stage(&mut ops, Table::Collections, Some(&c1), Some(&c2)).unwrap();
+        db.stage(&mut ops, Table::Collections, Some(&c1), Some(&c2))
+            .unwrap();
         db.store.write(ops).unwrap();
-        assert!(db.children("zzzzz-tpzed-000000000000001").unwrap().is_empty());
-        assert!(db.name_taken("zzzzz-tpzed-000000000000001", "a").unwrap().is_none());
+        assert!(db
+            .children("zzzzz-tpzed-000000000000001")
+            .unwrap()
+            .is_empty());
+        assert!(db
+            .name_taken("zzzzz-tpzed-000000000000001", "a")
+            .unwrap()
+            .is_none());
         assert_eq!(db.children("zzzzz-j7d0g-000000000000001").unwrap().len(), 1);
         let mut ops = vec![];
-        db.stage(&mut ops, Table::Collections, Some(&c2), None).unwrap();
+        db.stage(&mut ops, Table::Collections, Some(&c2), None)
+            .unwrap();
         db.store.write(ops).unwrap();
         assert!(db.get("zzzzz-4zz18-000000000000001").unwrap().is_none());
         assert!(db.by_pdh("h+1").unwrap().is_empty());

@@ -104,7 +104,10 @@ fn apply(g: &mut Obj, patch: &Obj) -> Result<(), Error> {
         g.insert("name".into(), json!(n));
     }
     if let Some(d) = opt_str(patch, "description", "group")? {
-        g.insert("description".into(), d.map(Value::String).unwrap_or(Value::Null));
+        g.insert(
+            "description".into(),
+            d.map(Value::String).unwrap_or(Value::Null),
+        );
     }
     match patch.get("properties") {
         None => {}
@@ -115,13 +118,23 @@ fn apply(g: &mut Obj, patch: &Obj) -> Result<(), Error> {
         Some(Value::Null) => {
             g.insert("properties".into(), json!({}));
         }
-        Some(_) => return Err(Error::Unprocessable("group.properties must be an object".into())),
+        Some(_) => {
+            return Err(Error::Unprocessable(
+                "group.properties must be an object".into(),
+            ))
+        }
     }
     if let Some(t) = opt_time(patch, "trash_at", "group")? {
-        g.insert("trash_at".into(), t.map(Value::String).unwrap_or(Value::Null));
+        g.insert(
+            "trash_at".into(),
+            t.map(Value::String).unwrap_or(Value::Null),
+        );
     }
     if let Some(t) = opt_time(patch, "delete_at", "group")? {
-        g.insert("delete_at".into(), t.map(Value::String).unwrap_or(Value::Null));
+        g.insert(
+            "delete_at".into(),
+            t.map(Value::String).unwrap_or(Value::Null),
+        );
     }
     Ok(())
 }
@@ -138,7 +151,9 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let patch = body_obj(ctx, "group")?;
     check_keys(&patch, WRITABLE, "group")?;
     if ctx.caller.anonymous {
-        return Err(Error::Forbidden("the anonymous user may not create anything".into()));
+        return Err(Error::Forbidden(
+            "the anonymous user may not create anything".into(),
+        ));
     }
     let class = patch
         .get("group_class")
@@ -157,7 +172,10 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let _g = core.lock()?;
     let p = Perms::new(core, &ctx.caller)?;
     let owner = if class == "role" {
-        if patch.get("owner_uuid").is_some_and(|o| o.as_str() != Some(&core.system_user)) {
+        if patch
+            .get("owner_uuid")
+            .is_some_and(|o| o.as_str() != Some(&core.system_user))
+        {
             return Err(Error::Unprocessable(
                 "a role is owned by the system user; its creator gets can_manage on it".into(),
             ));
@@ -254,20 +272,24 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         .get("group_class")
         .is_some_and(|c| Some(c) != cur.get("group_class"))
     {
-        return Err(Error::Unprocessable("group.group_class cannot be changed".into()));
+        return Err(Error::Unprocessable(
+            "group.group_class cannot be changed".into(),
+        ));
     }
     let mut g = cur.clone();
     apply(&mut g, &patch)?;
     if let Some(t) = patch.get("is_trashed") {
-        let t = t.as_bool().ok_or_else(|| {
-            Error::Unprocessable("group.is_trashed must be true or false".into())
-        })?;
+        let t = t
+            .as_bool()
+            .ok_or_else(|| Error::Unprocessable("group.is_trashed must be true or false".into()))?;
         set_trashed(&mut g, t);
     }
     if let Some(o) = patch.get("owner_uuid").and_then(Value::as_str) {
         if o != s(&cur, "owner_uuid") {
             if s(&cur, "group_class") == "role" {
-                return Err(Error::Unprocessable("a role's owner cannot be changed".into()));
+                return Err(Error::Unprocessable(
+                    "a role's owner cannot be changed".into(),
+                ));
             }
             check_new_owner(core, &p, o)?;
             if p.level(&ctx.id)? < MANAGE && p.level(s(&cur, "owner_uuid"))? < WRITE {
@@ -290,7 +312,8 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     }
     core.touch(&mut g, &ctx.caller.user_uuid, &time::now());
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Groups, Some(&cur), Some(&g))?;
+    core.db
+        .stage(&mut ops, Table::Groups, Some(&cur), Some(&g))?;
     core.db.store.write(ops)?;
     Ok(Value::Object(render(g)))
 }
@@ -332,7 +355,8 @@ fn trash_or_untrash(core: &Core, ctx: &Ctx, trashed: bool) -> Result<Value, Erro
     }
     core.touch(&mut g, &ctx.caller.user_uuid, &time::now());
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Groups, Some(&cur), Some(&g))?;
+    core.db
+        .stage(&mut ops, Table::Groups, Some(&cur), Some(&g))?;
     core.db.store.write(ops)?;
     Ok(Value::Object(render(g)))
 }
@@ -372,21 +396,22 @@ pub fn contents(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     };
     let want_manifest = lp.selected("manifest_text") || lp.selected("unsigned_manifest_text");
     let mut items = Vec::new();
-    let consider = |o: Obj, items: &mut Vec<Obj>, extra: &[crate::list::Filter]| -> Result<(), Error> {
-        let uuid = s(&o, "uuid").to_string();
-        if p.level(&uuid)? < READ || (!lp.include_trash && p.trashed(&uuid)?) {
-            return Ok(());
-        }
-        let o = if uuid.get(6..11) == Some("j7d0g") {
-            render(o)
-        } else {
-            collections::render_meta(o)
+    let consider =
+        |o: Obj, items: &mut Vec<Obj>, extra: &[crate::list::Filter]| -> Result<(), Error> {
+            let uuid = s(&o, "uuid").to_string();
+            if p.level(&uuid)? < READ || (!lp.include_trash && p.trashed(&uuid)?) {
+                return Ok(());
+            }
+            let o = if uuid.get(6..11) == Some("j7d0g") {
+                render(o)
+            } else {
+                collections::render_meta(o)
+            };
+            if crate::list::matches(extra, &o) && crate::list::matches(&lp.filters, &o) {
+                items.push(o);
+            }
+            Ok(())
         };
-        if crate::list::matches(extra, &o) && crate::list::matches(&lp.filters, &o) {
-            items.push(o);
-        }
-        Ok(())
-    };
     if s(&target, "group_class") == "filter" {
         let props = target.get("properties").and_then(Value::as_object);
         let null = Value::Null;
@@ -413,7 +438,9 @@ pub fn contents(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
                 if t != Table::Groups && t != Table::Collections {
                     continue;
                 }
-                let Some(o) = core.db.get(&child)? else { continue };
+                let Some(o) = core.db.get(&child)? else {
+                    continue;
+                };
                 if t == Table::Groups && s(&o, "group_class") == "role" {
                     continue;
                 }

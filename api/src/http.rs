@@ -290,7 +290,10 @@ pub fn configure(core: Arc<Core>, cfg: &mut web::ServiceConfig) {
             .route("/groups/{id}", web::put().to(ep!(groups::update)))
             .route("/groups/{id}", web::patch().to(ep!(groups::update)))
             .route("/groups/{id}", web::delete().to(ep!(groups::trash)))
-            .route("/groups/{id}/contents", web::get().to(ep!(groups::contents)))
+            .route(
+                "/groups/{id}/contents",
+                web::get().to(ep!(groups::contents)),
+            )
             .route("/groups/{id}/trash", web::post().to(ep!(groups::trash)))
             .route("/groups/{id}/untrash", web::post().to(ep!(groups::untrash)))
             // collections

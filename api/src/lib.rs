@@ -82,7 +82,9 @@ impl Api {
     pub fn with_store(config: Config, store: Box<dyn store::Store>) -> Result<Api, Error> {
         let cl = config.cluster_id.as_str();
         let bad = |e: keep_format::Error| {
-            Error::Internal(format!("cluster_id {cl:?} is not 5 characters [a-z0-9]: {e}"))
+            Error::Internal(format!(
+                "cluster_id {cl:?} is not 5 characters [a-z0-9]: {e}"
+            ))
         };
         let system_user = Uuid::with_tail(cl, UuidKind::User, "000000000000000")
             .map_err(bad)?
@@ -99,13 +101,11 @@ impl Api {
                 db::RECORD_FORMAT.to_string().into_bytes(),
             )])?,
             Some(v) if v == db::RECORD_FORMAT.to_string() => {}
-            Some(v) => {
-                return Err(Error::Store(format!(
-                    "the database at {} uses record format {v}; this server knows {} (upgrade keep)",
-                    config.db_path.display(),
-                    db::RECORD_FORMAT
-                )))
-            }
+            Some(v) => return Err(Error::Store(format!(
+                "the database at {} uses record format {v}; this server knows {} (upgrade keep)",
+                config.db_path.display(),
+                db::RECORD_FORMAT
+            ))),
         }
         Ok(Api {
             core: Arc::new(Core {
@@ -247,7 +247,8 @@ impl Core {
         let admin_uuid = self.new_uuid(UuidKind::User)?;
         let admin = mk_user(&admin_uuid, "admin", "Admin", true);
         self.db.stage(&mut ops, Table::Users, None, Some(&admin))?;
-        let (tok, rec) = tokens::new_token_record(self, &admin_uuid, &sys, vec!["all".into()], None)?;
+        let (tok, rec) =
+            tokens::new_token_record(self, &admin_uuid, &sys, vec!["all".into()], None)?;
         self.db.stage(&mut ops, Table::Tokens, None, Some(&rec))?;
         ops.push(Op::Put(
             Table::Meta,

@@ -26,7 +26,9 @@ fn check(core: &Core, p: &Perms, l: &Obj) -> Result<(), Error> {
     let head = s(l, "head_uuid");
     let tail = s(l, "tail_uuid");
     if class.is_empty() {
-        return Err(Error::Unprocessable("link.link_class is required (e.g. \"permission\")".into()));
+        return Err(Error::Unprocessable(
+            "link.link_class is required (e.g. \"permission\")".into(),
+        ));
     }
     let head_exists = match table_of(head) {
         Some(Table::Users) | Some(Table::Groups) | Some(Table::Collections) => {
@@ -84,7 +86,11 @@ fn apply(l: &mut Obj, patch: &Obj) -> Result<(), Error> {
         Some(Value::Null) => {
             l.insert("properties".into(), json!({}));
         }
-        Some(_) => return Err(Error::Unprocessable("link.properties must be an object".into())),
+        Some(_) => {
+            return Err(Error::Unprocessable(
+                "link.properties must be an object".into(),
+            ))
+        }
     }
     Ok(())
 }
@@ -93,7 +99,9 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let patch = body_obj(ctx, "link")?;
     check_keys(&patch, WRITABLE, "link")?;
     if ctx.caller.anonymous {
-        return Err(Error::Forbidden("the anonymous user may not create anything".into()));
+        return Err(Error::Forbidden(
+            "the anonymous user may not create anything".into(),
+        ));
     }
     let _g = core.lock()?;
     let p = Perms::new(core, &ctx.caller)?;
@@ -178,7 +186,8 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     check(core, &p, &l)?;
     core.touch(&mut l, &ctx.caller.user_uuid, &time::now());
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Links, Some(&cur), Some(&l))?;
+    core.db
+        .stage(&mut ops, Table::Links, Some(&cur), Some(&l))?;
     core.db.store.write(ops)?;
     Ok(Value::Object(l))
 }

@@ -67,7 +67,9 @@ pub fn parse_filters(v: &Value, what: &str) -> Result<Vec<Filter>, Error> {
                 return Err(bad(format!("{op:?} needs a string pattern, got {val}")))
             }
             "is_a" if !(val.is_string() || val.is_array()) => {
-                return Err(bad(format!("\"is_a\" needs a kind like \"arvados#collection\", got {val}")))
+                return Err(bad(format!(
+                    "\"is_a\" needs a kind like \"arvados#collection\", got {val}"
+                )))
             }
             _ => {}
         }
@@ -204,7 +206,10 @@ pub fn matches(filters: &[Filter], o: &Obj) -> bool {
             "=" => eq_values(g, &f.val),
             "!=" => !eq_values(g, &f.val),
             "<" => cmp_values(g, &f.val) == Some(Ordering::Less),
-            "<=" => matches!(cmp_values(g, &f.val), Some(Ordering::Less | Ordering::Equal)),
+            "<=" => matches!(
+                cmp_values(g, &f.val),
+                Some(Ordering::Less | Ordering::Equal)
+            ),
             ">" => cmp_values(g, &f.val) == Some(Ordering::Greater),
             ">=" => matches!(
                 cmp_values(g, &f.val),
@@ -441,14 +446,22 @@ mod tests {
 
     #[test]
     fn filters() {
-        let c = obj(json!({"kind": "arvados#collection", "uuid": "zzzzz-4zz18-000000000000001",
-            "name": "Foo bar", "file_count": 3, "properties": {"a": "x", "n": 5}}));
+        let c = obj(
+            json!({"kind": "arvados#collection", "uuid": "zzzzz-4zz18-000000000000001",
+            "name": "Foo bar", "file_count": 3, "properties": {"a": "x", "n": 5}}),
+        );
         let f = |v: Value| parse_filters(&v, "filters").unwrap();
         assert!(matches(&f(json!([["name", "=", "Foo bar"]])), &c));
-        assert!(matches(&f(json!([["collections.name", "like", "Foo%"]])), &c));
+        assert!(matches(
+            &f(json!([["collections.name", "like", "Foo%"]])),
+            &c
+        ));
         assert!(!matches(&f(json!([["groups.name", "like", "Foo%"]])), &c));
         assert!(matches(&f(json!([["name", "ilike", "foo%"]])), &c));
-        assert!(matches(&f(json!([["file_count", ">=", 3], ["file_count", "<", 4]])), &c));
+        assert!(matches(
+            &f(json!([["file_count", ">=", 3], ["file_count", "<", 4]])),
+            &c
+        ));
         assert!(matches(&f(json!([["properties.a", "in", ["x", "y"]]])), &c));
         assert!(matches(&f(json!([["properties.a", "not in", ["y"]]])), &c));
         assert!(matches(&f(json!([["properties.n", ">", 4]])), &c));
@@ -456,8 +469,14 @@ mod tests {
         assert!(!matches(&f(json!([["properties", "exists", "zz"]])), &c));
         assert!(matches(&f(json!([["properties.a", "exists", true]])), &c));
         assert!(matches(&f(json!([["properties.zz", "exists", false]])), &c));
-        assert!(matches(&f(json!([["uuid", "is_a", "arvados#collection"]])), &c));
-        assert!(!matches(&f(json!([["uuid", "is_a", ["arvados#group"]]])), &c));
+        assert!(matches(
+            &f(json!([["uuid", "is_a", "arvados#collection"]])),
+            &c
+        ));
+        assert!(!matches(
+            &f(json!([["uuid", "is_a", ["arvados#group"]]])),
+            &c
+        ));
         assert!(matches(&f(json!(["name", "!=", "x"])), &c));
         assert!(parse_filters(&json!([["name", "~", "x"]]), "filters").is_err());
         assert!(parse_filters(&json!([["name", "in", "x"]]), "filters").is_err());
@@ -467,8 +486,10 @@ mod tests {
 
     #[test]
     fn params_and_paging() {
-        let p = ListParams::parse(&obj(json!({"limit": "5000", "offset": 2, "order": "name desc",
-            "select": ["name"]})))
+        let p = ListParams::parse(&obj(
+            json!({"limit": "5000", "offset": 2, "order": "name desc",
+            "select": ["name"]}),
+        ))
         .unwrap();
         assert_eq!(p.limit, MAX_LIMIT);
         assert_eq!(p.order[0], ("name".to_string(), false));

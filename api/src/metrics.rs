@@ -21,19 +21,27 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP keep_api_requests_total API requests answered, by method and status.\n");
+        out.push_str(
+            "# HELP keep_api_requests_total API requests answered, by method and status.\n",
+        );
         out.push_str("# TYPE keep_api_requests_total counter\n");
         let snapshot: Vec<((String, u16), (u64, f64))> = match self.requests.lock() {
             Ok(m) => m.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             Err(_) => Vec::new(),
         };
         for ((m, s), (n, _)) in &snapshot {
-            let _ = writeln!(out, "keep_api_requests_total{{method=\"{m}\",code=\"{s}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "keep_api_requests_total{{method=\"{m}\",code=\"{s}\"}} {n}"
+            );
         }
         out.push_str("# HELP keep_api_request_seconds_total Time spent answering API requests.\n");
         out.push_str("# TYPE keep_api_request_seconds_total counter\n");
         for ((m, s), (_, t)) in &snapshot {
-            let _ = writeln!(out, "keep_api_request_seconds_total{{method=\"{m}\",code=\"{s}\"}} {t}");
+            let _ = writeln!(
+                out,
+                "keep_api_request_seconds_total{{method=\"{m}\",code=\"{s}\"}} {t}"
+            );
         }
         out
     }

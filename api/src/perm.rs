@@ -63,16 +63,22 @@ impl<'a> Perms<'a> {
             while let Some(x) = queue.pop() {
                 let lvl = principals.get(&x).copied().unwrap_or(NONE);
                 for lu in core.db.links_by_tail(&x)? {
-                    let Some(link) = core.db.get(&lu)? else { continue };
+                    let Some(link) = core.db.get(&lu)? else {
+                        continue;
+                    };
                     if s(&link, "link_class") != "permission" {
                         continue;
                     }
                     let head = s(&link, "head_uuid");
-                    let Some(l) = level_of_name(s(&link, "name")) else { continue };
+                    let Some(l) = level_of_name(s(&link, "name")) else {
+                        continue;
+                    };
                     if crate::db::table_of(head) != Some(crate::store::Table::Groups) {
                         continue;
                     }
-                    let Some(g) = core.db.get(head)? else { continue };
+                    let Some(g) = core.db.get(head)? else {
+                        continue;
+                    };
                     if s(&g, "group_class") != "role" || b(&g, "is_trashed") {
                         continue;
                     }
@@ -127,7 +133,9 @@ impl<'a> Perms<'a> {
         let mut best = self.principals.get(uuid).copied().unwrap_or(NONE);
         if best < MANAGE {
             for lu in self.core.db.links_by_head(uuid)? {
-                let Some(link) = self.core.db.get(&lu)? else { continue };
+                let Some(link) = self.core.db.get(&lu)? else {
+                    continue;
+                };
                 if s(&link, "link_class") != "permission" {
                     continue;
                 }

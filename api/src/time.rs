@@ -76,7 +76,11 @@ pub fn parse(s: &str) -> Result<i64, String> {
     if b.len() == 10 {
         return Ok(days * 86_400 * 1_000_000_000);
     }
-    if b.len() < 19 || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -134,12 +138,18 @@ mod tests {
         assert_eq!(format_ns(0), "1970-01-01T00:00:00.000000000Z");
         let s = "2026-11-22T02:13:05.123456789Z";
         assert_eq!(format_ns(parse(s).unwrap()), s);
-        assert_eq!(normalize("2026-11-22").unwrap(), "2026-11-22T00:00:00.000000000Z");
+        assert_eq!(
+            normalize("2026-11-22").unwrap(),
+            "2026-11-22T00:00:00.000000000Z"
+        );
         assert_eq!(
             normalize("2026-11-22T03:00:00+01:00").unwrap(),
             "2026-11-22T02:00:00.000000000Z"
         );
-        assert_eq!(normalize("2000-02-29T23:59:59.5Z").unwrap(), "2000-02-29T23:59:59.500000000Z");
+        assert_eq!(
+            normalize("2000-02-29T23:59:59.5Z").unwrap(),
+            "2000-02-29T23:59:59.500000000Z"
+        );
         assert!(parse("yesterday").is_err());
         assert!(parse("2026-13-01").is_err());
         assert!(parse("2026-11-22T02:13").is_err());

@@ -51,9 +51,9 @@ fn parse_scopes(v: Option<&Value>) -> Result<Option<Vec<String>>, Error> {
         Some(Value::Array(a)) => {
             let mut out = Vec::new();
             for x in a {
-                let sc = x.as_str().ok_or_else(|| {
-                    Error::Unprocessable(format!("scopes: {x} is not a string"))
-                })?;
+                let sc = x
+                    .as_str()
+                    .ok_or_else(|| Error::Unprocessable(format!("scopes: {x} is not a string")))?;
                 check_scope(sc)?;
                 out.push(sc.to_string());
             }
@@ -66,11 +66,7 @@ fn parse_scopes(v: Option<&Value>) -> Result<Option<Vec<String>>, Error> {
 }
 
 /// A token may not mint or widen tokens beyond its own scopes and expiry.
-fn within_caller(
-    ctx: &Ctx,
-    scopes: &[String],
-    expires_at: &Option<String>,
-) -> Result<(), Error> {
+fn within_caller(ctx: &Ctx, scopes: &[String], expires_at: &Option<String>) -> Result<(), Error> {
     let own = &ctx.caller.scopes;
     if !own.iter().any(|s| s == "all") {
         if let Some(extra) = scopes.iter().find(|s| !own.contains(s)) {
@@ -130,7 +126,9 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         None => ctx.caller.user_uuid.clone(),
     };
     if ctx.caller.anonymous {
-        return Err(Error::Forbidden("the anonymous user may not create tokens".into()));
+        return Err(Error::Forbidden(
+            "the anonymous user may not create tokens".into(),
+        ));
     }
     if user != ctx.caller.user_uuid && !ctx.caller.is_admin {
         let p = Perms::new(core, &ctx.caller)?;
@@ -226,20 +224,31 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         r.insert("scopes".into(), json!(sc));
     }
     if let Some(e) = opt_time(&body, "expires_at", "api_client_authorization")? {
-        r.insert("expires_at".into(), e.map(Value::String).unwrap_or(Value::Null));
+        r.insert(
+            "expires_at".into(),
+            e.map(Value::String).unwrap_or(Value::Null),
+        );
     }
     if !ctx.caller.is_admin {
         let scopes: Vec<String> = r
             .get("scopes")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
-        let exp = r.get("expires_at").and_then(Value::as_str).map(str::to_string);
+        let exp = r
+            .get("expires_at")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         within_caller(ctx, &scopes, &exp)?;
     }
     core.touch(&mut r, &ctx.caller.user_uuid, &time::now());
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Tokens, Some(&cur), Some(&r))?;
+    core.db
+        .stage(&mut ops, Table::Tokens, Some(&cur), Some(&r))?;
     core.db.store.write(ops)?;
     Ok(Value::Object(render(r)))
 }

@@ -28,8 +28,7 @@ fn check_username(u: &str) -> Result<(), Error> {
     let ok = !u.is_empty()
         && u.len() <= 64
         && u.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && u
-            .bytes()
+        && u.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if ok {
         Ok(())
@@ -181,7 +180,9 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         .get("owner_uuid")
         .is_some_and(|v| v.as_str() != Some(s(&cur, "owner_uuid")))
     {
-        return Err(Error::Unprocessable("user.owner_uuid cannot be changed".into()));
+        return Err(Error::Unprocessable(
+            "user.owner_uuid cannot be changed".into(),
+        ));
     }
     let mut u = cur.clone();
     apply(&mut u, &patch)?;
@@ -197,7 +198,8 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     }
     core.touch(&mut u, &ctx.caller.user_uuid, &time::now());
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Users, Some(&cur), Some(&u))?;
+    core.db
+        .stage(&mut ops, Table::Users, Some(&cur), Some(&u))?;
     core.db.store.write(ops)?;
     Ok(Value::Object(u))
 }

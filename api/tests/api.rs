@@ -12,32 +12,55 @@ async fn config_health_metrics_and_errors() {
     assert_eq!(st, 200);
     assert_eq!(c["keepstore_urls"], json!(["http://127.0.0.1:25107"]));
     assert_eq!(c["web_url"], json!("http://127.0.0.1:9002"));
-    assert_eq!(c["anonymous_user_uuid"], json!("zzzzz-tpzed-anonymouspublic"));
+    assert_eq!(
+        c["anonymous_user_uuid"],
+        json!("zzzzz-tpzed-anonymouspublic")
+    );
 
     assert_eq!(s.req("GET", "/_health/ping", None, None).await.0, 401);
-    assert_eq!(s.req("GET", "/_health/ping", Some("wrong"), None).await.0, 403);
+    assert_eq!(
+        s.req("GET", "/_health/ping", Some("wrong"), None).await.0,
+        403
+    );
     let (st, h) = s.req("GET", "/_health/ping", Some(MGMT), None).await;
     assert_eq!((st, h), (200, json!({"health": "OK"})));
     let (st, m) = s.req("GET", "/metrics", Some(MGMT), None).await;
     assert_eq!(st, 200);
-    assert!(m.as_str().unwrap().contains("keep_api_requests_total"), "{m}");
+    assert!(
+        m.as_str().unwrap().contains("keep_api_requests_total"),
+        "{m}"
+    );
     assert_eq!(s.req("GET", "/metrics", Some(&s.admin), None).await.0, 403);
 
     // errors are {"errors": [...]}
     let (st, e) = s.req("GET", "/arvados/v1/collections", None, None).await;
     assert_eq!(st, 401);
-    assert!(e["errors"][0].as_str().unwrap().contains("no API token"), "{e}");
+    assert!(
+        e["errors"][0].as_str().unwrap().contains("no API token"),
+        "{e}"
+    );
     let (st, e) = s.get("/arvados/v1/nothing", &s.admin).await;
     assert_eq!(st, 404);
     assert!(e["errors"][0].as_str().unwrap().contains("no API endpoint"));
     let (st, e) = s
-        .req("POST", "/arvados/v1/collections", Some(&s.admin), Some(json!([1])))
+        .req(
+            "POST",
+            "/arvados/v1/collections",
+            Some(&s.admin),
+            Some(json!([1])),
+        )
         .await;
     assert_eq!(st, 400, "{e}");
     let (st, _) = s.get("/arvados/v1/collections?limit=-4", &s.admin).await;
     assert_eq!(st, 400);
     let (st, e) = s
-        .get(&format!("/arvados/v1/collections?filters={}", q(&json!([["name", "~~", "x"]]))), &s.admin)
+        .get(
+            &format!(
+                "/arvados/v1/collections?filters={}",
+                q(&json!([["name", "~~", "x"]]))
+            ),
+            &s.admin,
+        )
         .await;
     assert_eq!(st, 422, "{e}");
     // the system root token is an admin
@@ -58,27 +81,77 @@ async fn users_and_tokens() {
     let (st, u) = s.get("/arvados/v1/users/current", &bare).await;
     assert_eq!((st, u["uuid"].as_str().unwrap()), (200, alice.as_str()));
     // duplicate username
-    let (st, e) = s.post("/arvados/v1/users", &s.admin, json!({"user": {"username": "alice"}})).await;
+    let (st, e) = s
+        .post(
+            "/arvados/v1/users",
+            &s.admin,
+            json!({"user": {"username": "alice"}}),
+        )
+        .await;
     assert_eq!(st, 422, "{e}");
     // non-admin cannot create users
-    assert_eq!(s.post("/arvados/v1/users", &at, json!({"user": {"username": "eve"}})).await.0, 403);
+    assert_eq!(
+        s.post(
+            "/arvados/v1/users",
+            &at,
+            json!({"user": {"username": "eve"}})
+        )
+        .await
+        .0,
+        403
+    );
     // a user edits its names but not is_admin
-    let (st, u) = s.patch(&format!("/arvados/v1/users/{alice}"), &at, json!({"user": {"first_name": "Alice"}})).await;
+    let (st, u) = s
+        .patch(
+            &format!("/arvados/v1/users/{alice}"),
+            &at,
+            json!({"user": {"first_name": "Alice"}}),
+        )
+        .await;
     assert_eq!((st, u["full_name"].as_str()), (200, Some("Alice")));
-    assert_eq!(s.patch(&format!("/arvados/v1/users/{alice}"), &at, json!({"user": {"is_admin": true}})).await.0, 403);
+    assert_eq!(
+        s.patch(
+            &format!("/arvados/v1/users/{alice}"),
+            &at,
+            json!({"user": {"is_admin": true}})
+        )
+        .await
+        .0,
+        403
+    );
     // a user creates its own tokens; the secret is shown once, the hash never
-    let (st, t) = s.post("/arvados/v1/api_client_authorizations", &at, json!({"api_client_authorization": {}})).await;
+    let (st, t) = s
+        .post(
+            "/arvados/v1/api_client_authorizations",
+            &at,
+            json!({"api_client_authorization": {}}),
+        )
+        .await;
     assert_eq!(st, 200, "{t}");
     assert!(t.get("secret_hash").is_none());
-    let tok2 = format!("v2/{}/{}", t["uuid"].as_str().unwrap(), t["api_token"].as_str().unwrap());
-    let (st, cur) = s.get("/arvados/v1/api_client_authorizations/current", &tok2).await;
+    let tok2 = format!(
+        "v2/{}/{}",
+        t["uuid"].as_str().unwrap(),
+        t["api_token"].as_str().unwrap()
+    );
+    let (st, cur) = s
+        .get("/arvados/v1/api_client_authorizations/current", &tok2)
+        .await;
     assert_eq!(st, 200);
     assert!(cur.get("api_token").is_none() && cur.get("secret_hash").is_none());
     // a token's uuid must match its secret
     let forged = format!("v2/{}/{}", t["uuid"].as_str().unwrap(), bare);
     assert_eq!(s.get("/arvados/v1/users/current", &forged).await.0, 401);
     // revocation takes effect at once
-    let (st, _) = s.delete(&format!("/arvados/v1/api_client_authorizations/{}", t["uuid"].as_str().unwrap()), &at).await;
+    let (st, _) = s
+        .delete(
+            &format!(
+                "/arvados/v1/api_client_authorizations/{}",
+                t["uuid"].as_str().unwrap()
+            ),
+            &at,
+        )
+        .await;
     assert_eq!(st, 200);
     let (st, e) = s.get("/arvados/v1/users/current", &tok2).await;
     assert_eq!(st, 401, "{e}");
@@ -87,38 +160,89 @@ async fn users_and_tokens() {
     let (_, list) = s.get("/arvados/v1/api_client_authorizations", &bt).await;
     assert_eq!(list["items_available"], 1);
     let at_uuid = at.split('/').nth(1).unwrap();
-    assert_eq!(s.get(&format!("/arvados/v1/api_client_authorizations/{at_uuid}"), &bt).await.0, 404);
-    assert_eq!(s.delete(&format!("/arvados/v1/api_client_authorizations/{at_uuid}"), &bt).await.0, 404);
+    assert_eq!(
+        s.get(
+            &format!("/arvados/v1/api_client_authorizations/{at_uuid}"),
+            &bt
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        s.delete(
+            &format!("/arvados/v1/api_client_authorizations/{at_uuid}"),
+            &bt
+        )
+        .await
+        .0,
+        404
+    );
     // non-admin cannot mint for others (404: bob cannot even see alice)
     assert_eq!(
-        s.post("/arvados/v1/api_client_authorizations", &bt, json!({"api_client_authorization": {"owner_uuid": alice}})).await.0,
+        s.post(
+            "/arvados/v1/api_client_authorizations",
+            &bt,
+            json!({"api_client_authorization": {"owner_uuid": alice}})
+        )
+        .await
+        .0,
         404
     );
     // expired tokens are 401
-    let exp = s.token_for(&alice, json!({"expires_at": "2020-01-01T00:00:00Z"})).await;
+    let exp = s
+        .token_for(&alice, json!({"expires_at": "2020-01-01T00:00:00Z"}))
+        .await;
     let (st, e) = s.get("/arvados/v1/users/current", &exp).await;
     assert_eq!(st, 401);
     assert!(e["errors"][0].as_str().unwrap().contains("expired"), "{e}");
     // bad scope syntax
     let (st, _) = s
-        .post("/arvados/v1/api_client_authorizations", &at, json!({"api_client_authorization": {"scopes": ["FETCH x"]}}))
+        .post(
+            "/arvados/v1/api_client_authorizations",
+            &at,
+            json!({"api_client_authorization": {"scopes": ["FETCH x"]}}),
+        )
         .await;
     assert_eq!(st, 422);
     // a scoped token cannot mint a broader one
     let scoped = s.token_for(&alice, json!({"scopes": ["POST /arvados/v1/api_client_authorizations", "GET /arvados/v1/users/current"]})).await;
     assert_eq!(s.get("/arvados/v1/users/current", &scoped).await.0, 200);
     assert_eq!(s.get("/arvados/v1/collections", &scoped).await.0, 403);
-    let (st, _) = s.post("/arvados/v1/api_client_authorizations", &scoped, json!({"api_client_authorization": {}})).await;
+    let (st, _) = s
+        .post(
+            "/arvados/v1/api_client_authorizations",
+            &scoped,
+            json!({"api_client_authorization": {}}),
+        )
+        .await;
     assert_eq!(st, 403);
     let (st, _) = s
-        .post("/arvados/v1/api_client_authorizations", &scoped, json!({"api_client_authorization": {"scopes": ["GET /arvados/v1/users/current"]}}))
+        .post(
+            "/arvados/v1/api_client_authorizations",
+            &scoped,
+            json!({"api_client_authorization": {"scopes": ["GET /arvados/v1/users/current"]}}),
+        )
         .await;
     assert_eq!(st, 200);
     // garbage tokens
-    assert_eq!(s.get("/arvados/v1/users/current", "not a token!").await.0, 401);
-    assert_eq!(s.get("/arvados/v1/users/current", "unknownsecret").await.0, 401);
+    assert_eq!(
+        s.get("/arvados/v1/users/current", "not a token!").await.0,
+        401
+    );
+    assert_eq!(
+        s.get("/arvados/v1/users/current", "unknownsecret").await.0,
+        401
+    );
     // api_token query parameter works too
-    let (st, _) = s.req("GET", &format!("/arvados/v1/users/current?api_token={bare}"), None, None).await;
+    let (st, _) = s
+        .req(
+            "GET",
+            &format!("/arvados/v1/users/current?api_token={bare}"),
+            None,
+            None,
+        )
+        .await;
     assert_eq!(st, 200);
 }
 
@@ -135,9 +259,20 @@ async fn pdh_rules() {
         keep_format::Hash::of(a),
         keep_format::Hash::of(bb)
     );
-    let want = format!("{}+{}", blake3::hash(stripped.as_bytes()).to_hex(), stripped.len());
+    let want = format!(
+        "{}+{}",
+        keep_format::Hash::of(stripped.as_bytes()),
+        stripped.len()
+    );
     let m1 = manifest(&at, &[("a.txt", a), ("b.txt", bb)]);
-    let c1 = s.post("/arvados/v1/collections", &at, json!({"collection": {"manifest_text": m1}})).await.1;
+    let c1 = s
+        .post(
+            "/arvados/v1/collections",
+            &at,
+            json!({"collection": {"manifest_text": m1}}),
+        )
+        .await
+        .1;
     assert_eq!(c1["portable_data_hash"], json!(want), "{c1}");
     assert_eq!(c1["file_count"], 2);
     assert_eq!(c1["file_size_total"], 11);
@@ -146,16 +281,33 @@ async fn pdh_rules() {
     let lb = signed(&bt, bb);
     let m2 = format!("./d {la} 0:0:\\056\n. {lb} {la} 6:5:a.txt 0:6:b.txt\n");
     let m2b = format!(". {lb} {la} 6:5:a.txt 0:6:b.txt\n");
-    let (st, c2) = s.post("/arvados/v1/collections", &bt, json!({"collection": {"manifest_text": m2b}})).await;
+    let (st, c2) = s
+        .post(
+            "/arvados/v1/collections",
+            &bt,
+            json!({"collection": {"manifest_text": m2b}}),
+        )
+        .await;
     assert_eq!(st, 200, "{c2}");
     assert_eq!(c2["portable_data_hash"], json!(want));
-    let (st, c3) = s.post("/arvados/v1/collections", &bt, json!({"collection": {"manifest_text": m2}})).await;
+    let (st, c3) = s
+        .post(
+            "/arvados/v1/collections",
+            &bt,
+            json!({"collection": {"manifest_text": m2}}),
+        )
+        .await;
     assert_eq!(st, 200, "{c3}");
     assert_ne!(c3["portable_data_hash"], json!(want));
     // manifest_text comes back normalized and signed for the caller
     let mt = c1["manifest_text"].as_str().unwrap();
     assert!(mt.contains("+A"), "{mt}");
-    let (_, again) = s.get(&format!("/arvados/v1/collections/{}", c1["uuid"].as_str().unwrap()), &at).await;
+    let (_, again) = s
+        .get(
+            &format!("/arvados/v1/collections/{}", c1["uuid"].as_str().unwrap()),
+            &at,
+        )
+        .await;
     assert_eq!(again["unsigned_manifest_text"], json!(stripped));
     // a claimed PDH must match
     let (st, e) = s
@@ -168,15 +320,36 @@ async fn pdh_rules() {
     assert_eq!(byp["portable_data_hash"], json!(want));
     assert!(byp["manifest_text"].as_str().unwrap().contains("+A"));
     let (_carol, ct) = s.user("carol").await;
-    assert_eq!(s.get(&format!("/arvados/v1/collections/{want}"), &ct).await.0, 404);
+    assert_eq!(
+        s.get(&format!("/arvados/v1/collections/{want}"), &ct)
+            .await
+            .0,
+        404
+    );
     // and the loose forms (space or dash for +)
     let dashed = want.replace('+', "-");
-    assert_eq!(s.get(&format!("/arvados/v1/collections/{dashed}"), &at).await.0, 200);
+    assert_eq!(
+        s.get(&format!("/arvados/v1/collections/{dashed}"), &at)
+            .await
+            .0,
+        200
+    );
     // the empty collection
-    let (_, e) = s.post("/arvados/v1/collections", &at, json!({"collection": {}})).await;
-    assert_eq!(e["portable_data_hash"], json!(format!("{}+0", keep_format::Hash::of(b""))));
+    let (_, e) = s
+        .post("/arvados/v1/collections", &at, json!({"collection": {}}))
+        .await;
+    assert_eq!(
+        e["portable_data_hash"],
+        json!(format!("{}+0", keep_format::Hash::of(b"")))
+    );
     // a signed manifest from one collection can be re-used by its reader
-    let (st, _) = s.post("/arvados/v1/collections", &at, json!({"collection": {"manifest_text": mt}})).await;
+    let (st, _) = s
+        .post(
+            "/arvados/v1/collections",
+            &at,
+            json!({"collection": {"manifest_text": mt}}),
+        )
+        .await;
     assert_eq!(st, 200);
 }
 
@@ -200,12 +373,22 @@ async fn manifest_checks() {
         let url = format!("{}/arvados/v1/collections?limit=0", s.url);
         let c = s.http.clone();
         async move {
-            let v: Value = c.get(url).bearer_auth(at).send().await.unwrap().json().await.unwrap();
+            let v: Value = c
+                .get(url)
+                .bearer_auth(at)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v["items_available"].as_u64().unwrap()
         }
     };
     // 403: unsigned, signed for another token, expired, bad signature
-    let expired = signer().sign_until(&format!("{hash}+9").parse().unwrap(), &token(&at), 1000).to_string();
+    let expired = signer()
+        .sign_until(&format!("{hash}+9").parse().unwrap(), &token(&at), 1000)
+        .to_string();
     let forbidden = [
         format!(". {hash}+9 0:9:f\n"),
         format!(". {} 0:9:f\n", signed(&bt, data)),
@@ -213,43 +396,77 @@ async fn manifest_checks() {
         format!(". {} 0:9:f\n", tamper(&good)),
     ];
     for m in &forbidden {
-        let (st, e) = s.post("/arvados/v1/collections", &at, json!({"collection": {"manifest_text": m, "name": "x"}})).await;
+        let (st, e) = s
+            .post(
+                "/arvados/v1/collections",
+                &at,
+                json!({"collection": {"manifest_text": m, "name": "x"}}),
+            )
+            .await;
         assert_eq!(st, 403, "{m:?}: {e}");
-        assert!(e["errors"][0].as_str().unwrap().contains("signed for your token") || e["errors"][0].as_str().unwrap().contains("signature"), "{e}");
+        assert!(
+            e["errors"][0]
+                .as_str()
+                .unwrap()
+                .contains("signed for your token")
+                || e["errors"][0].as_str().unwrap().contains("signature"),
+            "{e}"
+        );
     }
     // 422: malformed, each message names the problem
     let malformed: Vec<(String, &str)> = vec![
-        (format!(". {good} 0:9:f"), "line 1"),                              // missing newline
-        (format!(". {good} 0:9:a\\9b\n"), "line 1"),                        // bad escape
-        (format!(". {good} 0:9:a\\01\n"), "line 1"),                       // short escape
-        (format!(". {good} 0:10:f\n"), "line 1"),                           // past the end of the blocks
-        (format!(". {good} 5:5:f\n"), "line 1"),                            // past the end
-        (format!(". {good} 0:9:f {good}\n"), "line 1"),                     // locator after a file token
-        (format!(". 0:9:f\n"), "line 1"),                                   // no locator
-        (format!(". {good}\n"), "line 1"),                                  // no file token
-        (format!("foo {good} 0:9:f\n"), "line 1"),                          // bad stream name
-        (format!(". {good} 0:9:f\n\n"), "line 2"),                          // empty line
-        (format!(". {good} x:9:f\n"), "line 1"),                            // bad position
-        (format!(". {good} 0:9\n"), "line 1"),                              // two-part file token
-        (format!(". abc+3 0:3:f\n"), "line 1"),                             // bad hash
-        (format!(". {good} 0:9:f\n./a/../b {good} 0:9:g\n"), "line 2"),     // .. in stream name
-        (format!(". {good} 0:9:.\n"), "line 1"),                            // "." file name
-        (format!(". {good} 0:9:\n"), "line 1"),                             // empty file name
+        (format!(". {good} 0:9:f"), "line 1"),       // missing newline
+        (format!(". {good} 0:9:a\\9b\n"), "line 1"), // bad escape
+        (format!(". {good} 0:9:a\\01\n"), "line 1"), // short escape
+        (format!(". {good} 0:10:f\n"), "line 1"),    // past the end of the blocks
+        (format!(". {good} 5:5:f\n"), "line 1"),     // past the end
+        (format!(". {good} 0:9:f {good}\n"), "line 1"), // locator after a file token
+        (format!(". 0:9:f\n"), "line 1"),            // no locator
+        (format!(". {good}\n"), "line 1"),           // no file token
+        (format!("foo {good} 0:9:f\n"), "line 1"),   // bad stream name
+        (format!(". {good} 0:9:f\n\n"), "line 2"),   // empty line
+        (format!(". {good} x:9:f\n"), "line 1"),     // bad position
+        (format!(". {good} 0:9\n"), "line 1"),       // two-part file token
+        (format!(". abc+3 0:3:f\n"), "line 1"),      // bad hash
+        (format!(". {good} 0:9:f\n./a/../b {good} 0:9:g\n"), "line 2"), // .. in stream name
+        (format!(". {good} 0:9:.\n"), "line 1"),     // "." file name
+        (format!(". {good} 0:9:\n"), "line 1"),      // empty file name
     ];
     for (m, want) in &malformed {
-        let (st, e) = s.post("/arvados/v1/collections", &at, json!({"collection": {"manifest_text": m, "name": "x"}})).await;
+        let (st, e) = s
+            .post(
+                "/arvados/v1/collections",
+                &at,
+                json!({"collection": {"manifest_text": m, "name": "x"}}),
+            )
+            .await;
         assert_eq!(st, 422, "{m:?}: {e}");
         let msg = e["errors"][0].as_str().unwrap();
-        assert!(msg.contains("manifest_text is malformed") && msg.contains(want), "{m:?}: {msg}");
+        assert!(
+            msg.contains("manifest_text is malformed") && msg.contains(want),
+            "{m:?}: {msg}"
+        );
     }
     // nothing was stored
     assert_eq!(count(&s).await, 0);
     // and an update with a bad manifest changes nothing
     let c = s.collection(&at, "keep", None, data).await;
     let uuid = c["uuid"].as_str().unwrap();
-    let (st, _) = s.patch(&format!("/arvados/v1/collections/{uuid}"), &at, json!({"collection": {"manifest_text": forbidden[0]}})).await;
+    let (st, _) = s
+        .patch(
+            &format!("/arvados/v1/collections/{uuid}"),
+            &at,
+            json!({"collection": {"manifest_text": forbidden[0]}}),
+        )
+        .await;
     assert_eq!(st, 403);
-    let (st, _) = s.patch(&format!("/arvados/v1/collections/{uuid}"), &at, json!({"collection": {"manifest_text": malformed[0].0}})).await;
+    let (st, _) = s
+        .patch(
+            &format!("/arvados/v1/collections/{uuid}"),
+            &at,
+            json!({"collection": {"manifest_text": malformed[0].0}}),
+        )
+        .await;
     assert_eq!(st, 422);
     let (_, after) = s.get(&format!("/arvados/v1/collections/{uuid}"), &at).await;
     assert_eq!(after["version"], 1);
@@ -265,7 +482,13 @@ async fn versions_trash_and_replace_files() {
     let uuid = c["uuid"].as_str().unwrap().to_string();
     let path = format!("/arvados/v1/collections/{uuid}");
     // rename: version 2
-    let (st, c2) = s.patch(&path, &at, json!({"collection": {"name": "c2", "properties": {"k": "v"}}})).await;
+    let (st, c2) = s
+        .patch(
+            &path,
+            &at,
+            json!({"collection": {"name": "c2", "properties": {"k": "v"}}}),
+        )
+        .await;
     assert_eq!(st, 200, "{c2}");
     assert_eq!(c2["version"], 2);
     // replace_files: add from manifest_text, copy from current, delete
@@ -280,33 +503,70 @@ async fn versions_trash_and_replace_files() {
     assert_eq!(st, 200, "{c3}");
     assert_eq!(c3["version"], 3);
     assert_eq!(c3["file_count"], 3);
-    let (st, c4) = s.patch(&path, &at, json!({"replace_files": {"/f.txt": ""}})).await;
+    let (st, c4) = s
+        .patch(&path, &at, json!({"replace_files": {"/f.txt": ""}}))
+        .await;
     assert_eq!(st, 200, "{c4}");
     assert_eq!(c4["file_count"], 2);
-    let (st, e) = s.patch(&path, &at, json!({"replace_files": {"/x": "current/missing"}})).await;
+    let (st, e) = s
+        .patch(
+            &path,
+            &at,
+            json!({"replace_files": {"/x": "current/missing"}}),
+        )
+        .await;
     assert_eq!(st, 422, "{e}");
-    let (st, e) = s.patch(&path, &at, json!({"replace_files": {"/x": "manifest_text/new.txt"}})).await;
+    let (st, e) = s
+        .patch(
+            &path,
+            &at,
+            json!({"replace_files": {"/x": "manifest_text/new.txt"}}),
+        )
+        .await;
     assert_eq!(st, 422, "{e}");
     // from a PDH
     let (st, c5) = s
         .patch(&path, &at, json!({"replace_files": {"/old": format!("{}/", c["portable_data_hash"].as_str().unwrap())}}))
         .await;
     assert_eq!(st, 200, "{c5}");
-    assert!(c5["unsigned_manifest_text"].as_str().unwrap().contains("./old "), "{c5}");
+    assert!(
+        c5["unsigned_manifest_text"]
+            .as_str()
+            .unwrap()
+            .contains("./old "),
+        "{c5}"
+    );
     // history: every version retrievable
     let (st, vs) = s.get(&format!("{path}/versions"), &at).await;
     assert_eq!(st, 200);
-    let versions: Vec<u64> = vs["items"].as_array().unwrap().iter().map(|v| v["version"].as_u64().unwrap()).collect();
+    let versions: Vec<u64> = vs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
     assert_eq!(versions, vec![1, 2, 3, 4, 5]);
     let v1 = vs["items"][0]["uuid"].as_str().unwrap();
     let (st, old) = s.get(&format!("/arvados/v1/collections/{v1}"), &at).await;
     assert_eq!(st, 200);
     assert_eq!(old["portable_data_hash"], c["portable_data_hash"]);
     assert_eq!(old["current_version_uuid"], json!(uuid));
-    assert_eq!(s.patch(&format!("/arvados/v1/collections/{v1}"), &at, json!({"collection": {"name": "z"}})).await.0, 403);
+    assert_eq!(
+        s.patch(
+            &format!("/arvados/v1/collections/{v1}"),
+            &at,
+            json!({"collection": {"name": "z"}})
+        )
+        .await
+        .0,
+        403
+    );
     let (_, lv) = s
         .get(
-            &format!("/arvados/v1/collections?include_old_versions=true&filters={}", q(&json!([["current_version_uuid", "=", uuid]]))),
+            &format!(
+                "/arvados/v1/collections?include_old_versions=true&filters={}",
+                q(&json!([["current_version_uuid", "=", uuid]]))
+            ),
             &at,
         )
         .await;
@@ -315,19 +575,34 @@ async fn versions_trash_and_replace_files() {
     let (st, t) = s.delete(&path, &at).await;
     assert_eq!((st, &t["is_trashed"]), (200, &json!(true)));
     assert_eq!(s.get(&path, &at).await.0, 404);
-    assert_eq!(s.get(&format!("{path}?include_trash=true"), &at).await.0, 200);
+    assert_eq!(
+        s.get(&format!("{path}?include_trash=true"), &at).await.0,
+        200
+    );
     let (_, l) = s.get("/arvados/v1/collections", &at).await;
     assert_eq!(l["items_available"], 0);
     // its name is free while it is trashed
     s.collection(&at, "c2", None, b"other").await;
     let (st, e) = s.post(&format!("{path}/untrash"), &at, json!({})).await;
     assert_eq!(st, 422, "{e}");
-    let (st, u) = s.post(&format!("{path}/untrash?ensure_unique_name=true"), &at, json!({})).await;
+    let (st, u) = s
+        .post(
+            &format!("{path}/untrash?ensure_unique_name=true"),
+            &at,
+            json!({}),
+        )
+        .await;
     assert_eq!(st, 200, "{u}");
     assert_eq!(u["name"], "c2 (2)");
     assert_eq!(s.get(&path, &at).await.0, 200);
     // trash_at in the past trashes
-    let (_, tp) = s.patch(&path, &at, json!({"collection": {"trash_at": "2001-01-01T00:00:00Z"}})).await;
+    let (_, tp) = s
+        .patch(
+            &path,
+            &at,
+            json!({"collection": {"trash_at": "2001-01-01T00:00:00Z"}}),
+        )
+        .await;
     assert_eq!(tp["is_trashed"], json!(true));
     assert_eq!(s.get(&path, &at).await.0, 404);
 }
@@ -366,7 +641,9 @@ async fn concurrent_replace_files_all_land() {
     for i in 0..20 {
         assert!(text.contains(&format!("./d{i} ")), "d{i} missing: {text}");
     }
-    let (_, vs) = s.get(&format!("/arvados/v1/collections/{uuid}/versions"), &at).await;
+    let (_, vs) = s
+        .get(&format!("/arvados/v1/collections/{uuid}/versions"), &at)
+        .await;
     let items = vs["items"].as_array().unwrap();
     assert_eq!(items.len(), 21);
     // each intermediate version holds one more file than the one before
@@ -389,7 +666,9 @@ async fn filter_groups_and_contents() {
         let name = name.to_string();
         async move {
             let c = json!({"name": name, "owner_uuid": p, "properties": props, "manifest_text": manifest(&at, &[("f", name.as_bytes())])});
-            let (st, v) = s.post("/arvados/v1/collections", &at, json!({"collection": c})).await;
+            let (st, v) = s
+                .post("/arvados/v1/collections", &at, json!({"collection": c}))
+                .await;
             assert_eq!(st, 200, "{v}");
             v["uuid"].as_str().unwrap().to_string()
         }
@@ -398,16 +677,31 @@ async fn filter_groups_and_contents() {
     let c2 = mk("sample-2.bam", json!({"type": "bam", "n": 2})).await;
     let c3 = mk("notes.txt", json!({"kind": "note"})).await;
     // project contents
-    let (st, l) = s.get(&format!("/arvados/v1/groups/{p}/contents"), &at).await;
+    let (st, l) = s
+        .get(&format!("/arvados/v1/groups/{p}/contents"), &at)
+        .await;
     assert_eq!(st, 200);
     assert_eq!(l["items_available"], 4, "{l}");
     // home contents
-    let (_, h) = s.get(&format!("/arvados/v1/groups/{alice}/contents"), &at).await;
+    let (_, h) = s
+        .get(&format!("/arvados/v1/groups/{alice}/contents"), &at)
+        .await;
     assert_eq!(h["items_available"], 1);
-    let (_, r) = s.get(&format!("/arvados/v1/groups/{alice}/contents?recursive=true"), &at).await;
+    let (_, r) = s
+        .get(
+            &format!("/arvados/v1/groups/{alice}/contents?recursive=true"),
+            &at,
+        )
+        .await;
     assert_eq!(r["items_available"], 5);
     // duplicate name in one project
-    let (st, _) = s.post("/arvados/v1/groups", &at, json!({"group": {"name": "Sub", "group_class": "project", "owner_uuid": p}})).await;
+    let (st, _) = s
+        .post(
+            "/arvados/v1/groups",
+            &at,
+            json!({"group": {"name": "Sub", "group_class": "project", "owner_uuid": p}}),
+        )
+        .await;
     assert_eq!(st, 422);
     // a filter group in the project matching its own parent, and itself
     let fg = |name: &str, filters: Value| {
@@ -428,35 +722,70 @@ async fn filter_groups_and_contents() {
         }
     };
     let parent_fg = fg("parent", json!([["groups.uuid", "=", p]])).await;
-    let (st, l) = s.get(&format!("/arvados/v1/groups/{parent_fg}/contents"), &at).await;
+    let (st, l) = s
+        .get(&format!("/arvados/v1/groups/{parent_fg}/contents"), &at)
+        .await;
     assert_eq!(st, 200, "{l}");
     assert_eq!(l["items_available"], 1);
     assert_eq!(l["items"][0]["uuid"], json!(p));
     let all_groups = fg("groups", json!([["uuid", "is_a", "arvados#group"]])).await;
-    let (_, l) = s.get(&format!("/arvados/v1/groups/{all_groups}/contents"), &at).await;
-    let uuids: Vec<&str> = l["items"].as_array().unwrap().iter().map(|i| i["uuid"].as_str().unwrap()).collect();
-    assert!(uuids.contains(&all_groups.as_str()) && uuids.contains(&p.as_str()) && uuids.contains(&sub.as_str()), "{l}");
+    let (_, l) = s
+        .get(&format!("/arvados/v1/groups/{all_groups}/contents"), &at)
+        .await;
+    let uuids: Vec<&str> = l["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["uuid"].as_str().unwrap())
+        .collect();
+    assert!(
+        uuids.contains(&all_groups.as_str())
+            && uuids.contains(&p.as_str())
+            && uuids.contains(&sub.as_str()),
+        "{l}"
+    );
     // like, in, exists, property filters
     let bams = fg("bams", json!([["collections.name", "like", "%.bam"]])).await;
-    let (_, l) = s.get(&format!("/arvados/v1/groups/{bams}/contents"), &at).await;
+    let (_, l) = s
+        .get(&format!("/arvados/v1/groups/{bams}/contents"), &at)
+        .await;
     assert_eq!(l["items_available"], 2, "{l}");
-    let typed = fg("typed", json!([["collections.properties.type", "in", ["bam", "cram"]], ["collections.properties.n", ">", 1]])).await;
-    let (_, l) = s.get(&format!("/arvados/v1/groups/{typed}/contents"), &at).await;
+    let typed = fg(
+        "typed",
+        json!([
+            ["collections.properties.type", "in", ["bam", "cram"]],
+            ["collections.properties.n", ">", 1]
+        ]),
+    )
+    .await;
+    let (_, l) = s
+        .get(&format!("/arvados/v1/groups/{typed}/contents"), &at)
+        .await;
     assert_eq!(l["items_available"], 1);
     assert_eq!(l["items"][0]["uuid"], json!(c2));
     let ex = fg("ex", json!([["collections.properties", "exists", "kind"]])).await;
-    let (_, l) = s.get(&format!("/arvados/v1/groups/{ex}/contents"), &at).await;
+    let (_, l) = s
+        .get(&format!("/arvados/v1/groups/{ex}/contents"), &at)
+        .await;
     assert_eq!(l["items_available"], 1);
     assert_eq!(l["items"][0]["uuid"], json!(c3));
     // request filters apply on top
     let (_, l) = s
-        .get(&format!("/arvados/v1/groups/{bams}/contents?filters={}", q(&json!([["properties.n", "=", 1]]))), &at)
+        .get(
+            &format!(
+                "/arvados/v1/groups/{bams}/contents?filters={}",
+                q(&json!([["properties.n", "=", 1]]))
+            ),
+            &at,
+        )
         .await;
     assert_eq!(l["items_available"], 1);
     assert_eq!(l["items"][0]["uuid"], json!(c1));
     // a filter group only shows what the viewer can read
     let (_, bt) = s.user("bob").await;
-    let (st, _) = s.get(&format!("/arvados/v1/groups/{bams}/contents"), &bt).await;
+    let (st, _) = s
+        .get(&format!("/arvados/v1/groups/{bams}/contents"), &bt)
+        .await;
     assert_eq!(st, 404);
     // bad filters in a filter group are refused
     let (st, _) = s
@@ -464,30 +793,58 @@ async fn filter_groups_and_contents() {
         .await;
     assert_eq!(st, 422);
     // a filter group cannot own things
-    let (st, _) = s.post("/arvados/v1/groups", &at, json!({"group": {"name": "x", "group_class": "project", "owner_uuid": bams}})).await;
+    let (st, _) = s
+        .post(
+            "/arvados/v1/groups",
+            &at,
+            json!({"group": {"name": "x", "group_class": "project", "owner_uuid": bams}}),
+        )
+        .await;
     assert_eq!(st, 422);
     // moving a project under its own child is refused
-    let (st, _) = s.patch(&format!("/arvados/v1/groups/{p}"), &at, json!({"group": {"owner_uuid": sub}})).await;
+    let (st, _) = s
+        .patch(
+            &format!("/arvados/v1/groups/{p}"),
+            &at,
+            json!({"group": {"owner_uuid": sub}}),
+        )
+        .await;
     assert_eq!(st, 422);
     // list with order/select/limit/offset
     let (_, l) = s
-        .get(&format!("/arvados/v1/collections?order=name%20asc&select={}&limit=2&offset=1", q(&json!(["name", "uuid"]))), &at)
+        .get(
+            &format!(
+                "/arvados/v1/collections?order=name%20asc&select={}&limit=2&offset=1",
+                q(&json!(["name", "uuid"]))
+            ),
+            &at,
+        )
         .await;
     assert_eq!(l["items_available"], 3);
     assert_eq!(l["items"].as_array().unwrap().len(), 2);
     assert_eq!(l["items"][0]["name"], "sample-1.bam");
     assert!(l["items"][0].get("portable_data_hash").is_none());
-    let (_, l) = s.get("/arvados/v1/collections?count=none&limit=1", &at).await;
+    let (_, l) = s
+        .get("/arvados/v1/collections?count=none&limit=1", &at)
+        .await;
     assert!(l.get("items_available").is_none());
     // trashing a project hides its contents
     let (st, _) = s.delete(&format!("/arvados/v1/groups/{p}"), &at).await;
     assert_eq!(st, 200);
-    assert_eq!(s.get(&format!("/arvados/v1/collections/{c1}"), &at).await.0, 404);
+    assert_eq!(
+        s.get(&format!("/arvados/v1/collections/{c1}"), &at).await.0,
+        404
+    );
     let (_, l) = s.get("/arvados/v1/collections", &at).await;
     assert_eq!(l["items_available"], 0);
-    let (st, _) = s.post(&format!("/arvados/v1/groups/{p}/untrash"), &at, json!({})).await;
+    let (st, _) = s
+        .post(&format!("/arvados/v1/groups/{p}/untrash"), &at, json!({}))
+        .await;
     assert_eq!(st, 200);
-    assert_eq!(s.get(&format!("/arvados/v1/collections/{c1}"), &at).await.0, 200);
+    assert_eq!(
+        s.get(&format!("/arvados/v1/collections/{c1}"), &at).await.0,
+        200
+    );
 }
 
 #[tokio::test]
@@ -506,7 +863,11 @@ async fn pagination_over_2500_collections() {
             for i in 0..250 {
                 let n = chunk * 250 + i;
                 let (st, v) = s
-                    .post("/arvados/v1/collections", &at, json!({"collection": {"name": format!("c{n}"), "owner_uuid": p}}))
+                    .post(
+                        "/arvados/v1/collections",
+                        &at,
+                        json!({"collection": {"name": format!("c{n}"), "owner_uuid": p}}),
+                    )
                     .await;
                 assert_eq!(st, 200, "{v}");
                 out.push(v["uuid"].as_str().unwrap().to_string());
@@ -518,11 +879,16 @@ async fn pagination_over_2500_collections() {
         want.extend(t.await.unwrap());
     }
     assert_eq!(want.len(), 2500);
-    for path in ["/arvados/v1/collections".to_string(), format!("/arvados/v1/groups/{p}/contents")] {
+    for path in [
+        "/arvados/v1/collections".to_string(),
+        format!("/arvados/v1/groups/{p}/contents"),
+    ] {
         let mut seen = std::collections::HashSet::new();
         let mut offset = 0;
         loop {
-            let (st, l) = s.get(&format!("{path}?limit=1000&offset={offset}"), &at).await;
+            let (st, l) = s
+                .get(&format!("{path}?limit=1000&offset={offset}"), &at)
+                .await;
             assert_eq!(st, 200);
             assert_eq!(l["items_available"], 2500);
             let items = l["items"].as_array().unwrap();
@@ -530,7 +896,10 @@ async fn pagination_over_2500_collections() {
                 break;
             }
             for i in items {
-                assert!(seen.insert(i["uuid"].as_str().unwrap().to_string()), "duplicate");
+                assert!(
+                    seen.insert(i["uuid"].as_str().unwrap().to_string()),
+                    "duplicate"
+                );
             }
             offset += items.len();
         }

@@ -36,7 +36,13 @@ async fn bench_get_and_contents() {
     }
     m.push('\n');
     let t = Instant::now();
-    let (st, c) = s.post("/arvados/v1/collections", &admin, json!({"collection": {"manifest_text": m}})).await;
+    let (st, c) = s
+        .post(
+            "/arvados/v1/collections",
+            &admin,
+            json!({"collection": {"manifest_text": m}}),
+        )
+        .await;
     assert_eq!(st, 200);
     println!("create, 100,000-file manifest: {:?}", t.elapsed());
     let uuid = c["uuid"].as_str().unwrap().to_string();
@@ -45,7 +51,9 @@ async fn bench_get_and_contents() {
         let admin = admin.clone();
         let uuid = uuid.clone();
         async move {
-            let (st, v) = s.get(&format!("/arvados/v1/collections/{uuid}"), &admin).await;
+            let (st, v) = s
+                .get(&format!("/arvados/v1/collections/{uuid}"), &admin)
+                .await;
             assert_eq!(st, 200);
             assert_eq!(v["file_count"], 100_000);
         }
@@ -65,7 +73,11 @@ async fn bench_get_and_contents() {
         tasks.push(tokio::spawn(async move {
             for i in 0..1000 {
                 let (st, _) = s
-                    .post("/arvados/v1/collections", &admin, json!({"collection": {"name": format!("c{w}-{i}"), "owner_uuid": p}}))
+                    .post(
+                        "/arvados/v1/collections",
+                        &admin,
+                        json!({"collection": {"name": format!("c{w}-{i}"), "owner_uuid": p}}),
+                    )
                     .await;
                 assert_eq!(st, 200);
             }
@@ -75,14 +87,22 @@ async fn bench_get_and_contents() {
         t.await.unwrap();
     }
     let el = t.elapsed();
-    println!("10,000 creates (10 concurrent clients): {el:?} ({:.0}/s)", 10_000.0 / el.as_secs_f64());
+    println!(
+        "10,000 creates (10 concurrent clients): {el:?} ({:.0}/s)",
+        10_000.0 / el.as_secs_f64()
+    );
     for limit in [100, 1000] {
         let (med, p90) = time_it(20, || {
             let s = s.clone();
             let admin = admin.clone();
             let p = p.clone();
             async move {
-                let (st, v) = s.get(&format!("/arvados/v1/groups/{p}/contents?limit={limit}"), &admin).await;
+                let (st, v) = s
+                    .get(
+                        &format!("/arvados/v1/groups/{p}/contents?limit={limit}"),
+                        &admin,
+                    )
+                    .await;
                 assert_eq!(st, 200);
                 assert_eq!(v["items_available"], 10_000);
             }

@@ -18,7 +18,9 @@ const CHILD_ENV: &str = "KEEP_API_CRASH_CHILD_DIR";
 /// Not a test by itself: the server process the crash test starts and kills.
 #[test]
 fn crash_child_server() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let dir = PathBuf::from(dir);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
@@ -53,7 +55,12 @@ impl Drop for Proc {
 fn spawn(dir: &Path) -> (Proc, String) {
     let _ = std::fs::remove_file(dir.join("port"));
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child_server", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child_server",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -63,7 +70,10 @@ fn spawn(dir: &Path) -> (Proc, String) {
         if let Ok(p) = std::fs::read_to_string(dir.join("port")) {
             return (Proc(child), format!("http://127.0.0.1:{}", p.trim()));
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "child server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "child server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -95,7 +105,9 @@ async fn kill_9_during_creates() {
                 if r.status().as_u16() != 200 {
                     continue;
                 }
-                let Ok(v) = r.json::<Value>().await else { return };
+                let Ok(v) = r.json::<Value>().await else {
+                    return;
+                };
                 answered.lock().unwrap().insert(
                     v["uuid"].as_str().unwrap().to_string(),
                     (name, v["portable_data_hash"].as_str().unwrap().to_string()),
@@ -114,7 +126,11 @@ async fn kill_9_during_creates() {
         t.await.unwrap();
     }
     let answered = answered.lock().unwrap().clone();
-    assert!(answered.len() >= 60 && answered.len() < 200, "killed after {} creates", answered.len());
+    assert!(
+        answered.len() >= 60 && answered.len() < 200,
+        "killed after {} creates",
+        answered.len()
+    );
 
     let (_proc2, url) = spawn(dir.path());
     let get = |path: String| {
@@ -122,7 +138,12 @@ async fn kill_9_during_creates() {
         let admin = admin.clone();
         let url = url.clone();
         async move {
-            let r = http.get(format!("{url}{path}")).bearer_auth(admin).send().await.unwrap();
+            let r = http
+                .get(format!("{url}{path}"))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
             let st = r.status().as_u16();
             (st, r.json::<Value>().await.unwrap())
         }
@@ -133,9 +154,17 @@ async fn kill_9_during_creates() {
         assert_eq!(c["name"], json!(name));
         assert_eq!(c["portable_data_hash"], json!(pdh));
         // indexes: by name (list filter), by PDH
-        let (_, l) = get(format!("/arvados/v1/collections?filters={}", q(&json!([["name", "=", name]])))).await;
+        let (_, l) = get(format!(
+            "/arvados/v1/collections?filters={}",
+            q(&json!([["name", "=", name]]))
+        ))
+        .await;
         assert_eq!(l["items_available"], 1, "{name}");
-        let (_, l) = get(format!("/arvados/v1/collections?filters={}", q(&json!([["portable_data_hash", "=", pdh]])))).await;
+        let (_, l) = get(format!(
+            "/arvados/v1/collections?filters={}",
+            q(&json!([["portable_data_hash", "=", pdh]]))
+        ))
+        .await;
         assert_eq!(l["items_available"], 1, "{pdh}");
     }
     // the owner index and the table agree

@@ -30,7 +30,11 @@ async fn list_code(s: &Server, token: &str, path: &str, uuid: &str) -> u16 {
     if st != 200 {
         return st;
     }
-    let found = l["items"].as_array().unwrap().iter().any(|i| i["uuid"] == json!(uuid));
+    let found = l["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["uuid"] == json!(uuid));
     found as u16
 }
 
@@ -41,18 +45,37 @@ async fn permission_matrix() {
     let (_bob, other) = s.user("bob").await;
     let p = s.project(&owner, "P", None).await;
     let mut actors = vec![
-        Actor { name: "owner", token: owner.clone() },
-        Actor { name: "other", token: other.clone() },
-        Actor { name: "admin", token: s.admin.clone() },
+        Actor {
+            name: "owner",
+            token: owner.clone(),
+        },
+        Actor {
+            name: "other",
+            token: other.clone(),
+        },
+        Actor {
+            name: "admin",
+            token: s.admin.clone(),
+        },
     ];
-    for (name, level) in [("reader", "can_read"), ("writer", "can_write"), ("manager", "can_manage")] {
+    for (name, level) in [
+        ("reader", "can_read"),
+        ("writer", "can_write"),
+        ("manager", "can_manage"),
+    ] {
         let (u, t) = s.user(name).await;
         link(&s, &owner, &u, level, &p).await;
         actors.push(Actor { name, token: t });
     }
     // roles: alice creates them (and so manages them), grants each on P, adds a member
     for (name, level) in [("role_reader", "can_read"), ("role_writer", "can_write")] {
-        let (st, r) = s.post("/arvados/v1/groups", &owner, json!({"group": {"name": name, "group_class": "role"}})).await;
+        let (st, r) = s
+            .post(
+                "/arvados/v1/groups",
+                &owner,
+                json!({"group": {"name": name, "group_class": "role"}}),
+            )
+            .await;
         assert_eq!(st, 200, "{r}");
         let role = r["uuid"].as_str().unwrap();
         link(&s, &owner, role, level, &p).await;
@@ -61,15 +84,32 @@ async fn permission_matrix() {
         actors.push(Actor { name, token: t });
     }
     let anon = s.token_for("zzzzz-tpzed-anonymouspublic", json!({})).await;
-    actors.push(Actor { name: "anonymous", token: anon.clone() });
-    let expired = s.token_for(&alice, json!({"expires_at": "2001-01-01T00:00:00Z"})).await;
-    actors.push(Actor { name: "expired", token: expired });
+    actors.push(Actor {
+        name: "anonymous",
+        token: anon.clone(),
+    });
+    let expired = s
+        .token_for(&alice, json!({"expires_at": "2001-01-01T00:00:00Z"}))
+        .await;
+    actors.push(Actor {
+        name: "expired",
+        token: expired,
+    });
     let revoked = s.token_for(&alice, json!({})).await;
     let (st, _) = s
-        .delete(&format!("/arvados/v1/api_client_authorizations/{}", revoked.split('/').nth(1).unwrap()), &owner)
+        .delete(
+            &format!(
+                "/arvados/v1/api_client_authorizations/{}",
+                revoked.split('/').nth(1).unwrap()
+            ),
+            &owner,
+        )
         .await;
     assert_eq!(st, 200);
-    actors.push(Actor { name: "revoked", token: revoked });
+    actors.push(Actor {
+        name: "revoked",
+        token: revoked,
+    });
 
     let coll_rows: &[(&str, Row)] = &[
         ("owner", [200, 1, 200, 200, 200]),
@@ -87,7 +127,9 @@ async fn permission_matrix() {
     ];
     let mut failures = Vec::new();
     for (who, want) in coll_rows {
-        let c = s.collection(&owner, &format!("c-{who}"), Some(&p), who.as_bytes()).await;
+        let c = s
+            .collection(&owner, &format!("c-{who}"), Some(&p), who.as_bytes())
+            .await;
         let cu = c["uuid"].as_str().unwrap().to_string();
         let token = if *who == "sharing" {
             s.token_for(
@@ -96,7 +138,12 @@ async fn permission_matrix() {
             )
             .await
         } else {
-            actors.iter().find(|a| a.name == *who).unwrap().token.clone()
+            actors
+                .iter()
+                .find(|a| a.name == *who)
+                .unwrap()
+                .token
+                .clone()
         };
         let path = format!("/arvados/v1/collections/{cu}");
         let got: Row = [
@@ -109,7 +156,13 @@ async fn permission_matrix() {
             )
             .await
             .0,
-            s.patch(&path, &token, json!({"collection": {"name": format!("renamed-{who}")}})).await.0,
+            s.patch(
+                &path,
+                &token,
+                json!({"collection": {"name": format!("renamed-{who}")}}),
+            )
+            .await
+            .0,
             s.delete(&path, &token).await.0,
         ];
         if got != *want {
@@ -134,9 +187,18 @@ async fn permission_matrix() {
     for (who, want) in proj_rows {
         let sub = s.project(&owner, &format!("sub-{who}"), Some(&p)).await;
         let token = if *who == "sharing" {
-            s.token_for(&alice, json!({"scopes": ["GET /arvados/v1/collections/zzzzz-4zz18-000000000000000"]})).await
+            s.token_for(
+                &alice,
+                json!({"scopes": ["GET /arvados/v1/collections/zzzzz-4zz18-000000000000000"]}),
+            )
+            .await
         } else {
-            actors.iter().find(|a| a.name == *who).unwrap().token.clone()
+            actors
+                .iter()
+                .find(|a| a.name == *who)
+                .unwrap()
+                .token
+                .clone()
         };
         let path = format!("/arvados/v1/groups/{sub}");
         let got: Row = [
@@ -173,25 +235,52 @@ async fn permission_matrix() {
     ];
     for (who, want) in user_rows {
         let token = if *who == "sharing" {
-            s.token_for(&alice, json!({"scopes": ["GET /arvados/v1/collections/zzzzz-4zz18-000000000000000"]})).await
+            s.token_for(
+                &alice,
+                json!({"scopes": ["GET /arvados/v1/collections/zzzzz-4zz18-000000000000000"]}),
+            )
+            .await
         } else {
-            actors.iter().find(|a| a.name == *who).unwrap().token.clone()
+            actors
+                .iter()
+                .find(|a| a.name == *who)
+                .unwrap()
+                .token
+                .clone()
         };
         let path = format!("/arvados/v1/users/{alice}");
         // only the admin deletes, and then a throwaway user
-        let victim = if *who == "admin" { s.user("throwaway").await.0 } else { alice.clone() };
+        let victim = if *who == "admin" {
+            s.user("throwaway").await.0
+        } else {
+            alice.clone()
+        };
         let got: Row = [
             s.get(&path, &token).await.0,
             list_code(&s, &token, "/arvados/v1/users", &alice).await,
-            s.post("/arvados/v1/users", &token, json!({"user": {"username": format!("new{who}").replace('_', "")}})).await.0,
-            s.patch(&path, &token, json!({"user": {"last_name": who}})).await.0,
-            s.delete(&format!("/arvados/v1/users/{victim}"), &token).await.0,
+            s.post(
+                "/arvados/v1/users",
+                &token,
+                json!({"user": {"username": format!("new{who}").replace('_', "")}}),
+            )
+            .await
+            .0,
+            s.patch(&path, &token, json!({"user": {"last_name": who}}))
+                .await
+                .0,
+            s.delete(&format!("/arvados/v1/users/{victim}"), &token)
+                .await
+                .0,
         ];
         if got != *want {
             failures.push(format!("users/{who}: want {want:?} got {got:?}"));
         }
     }
-    assert!(failures.is_empty(), "permission matrix mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "permission matrix mismatches:\n{}",
+        failures.join("\n")
+    );
     // alice survived every attempt
     assert_eq!(s.get("/arvados/v1/users/current", &owner).await.0, 200);
 }
@@ -211,16 +300,31 @@ async fn public_and_home_sharing() {
     link(&s, &at, "zzzzz-j7d0g-anonymouspublic", "can_read", cu).await;
     assert_eq!(s.get(&path, &anon).await.0, 200);
     assert_eq!(s.get(&path, &bt).await.0, 200);
-    assert_eq!(s.patch(&path, &anon, json!({"collection": {"name": "x"}})).await.0, 403);
-    assert_eq!(s.patch(&path, &bt, json!({"collection": {"name": "x"}})).await.0, 403);
+    assert_eq!(
+        s.patch(&path, &anon, json!({"collection": {"name": "x"}}))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        s.patch(&path, &bt, json!({"collection": {"name": "x"}}))
+            .await
+            .0,
+        403
+    );
     // a can_read grant on alice's user shares her home project
     let c2 = s.collection(&at, "home", None, b"home data").await;
     let p2 = format!("/arvados/v1/collections/{}", c2["uuid"].as_str().unwrap());
     assert_eq!(s.get(&p2, &bt).await.0, 404);
     link(&s, &at, &bob, "can_read", &alice).await;
     assert_eq!(s.get(&p2, &bt).await.0, 200);
-    assert_eq!(s.get(&format!("/arvados/v1/users/{alice}"), &bt).await.0, 200);
-    let (st, l) = s.get(&format!("/arvados/v1/groups/{alice}/contents"), &bt).await;
+    assert_eq!(
+        s.get(&format!("/arvados/v1/users/{alice}"), &bt).await.0,
+        200
+    );
+    let (st, l) = s
+        .get(&format!("/arvados/v1/groups/{alice}/contents"), &bt)
+        .await;
     assert_eq!((st, l["items_available"].clone()), (200, json!(2)));
     // bob cannot grant further (needs can_manage), nor see alice's tokens
     let (st, _) = s
@@ -232,13 +336,29 @@ async fn public_and_home_sharing() {
         .await;
     assert_eq!(st, 403);
     let at_uuid = at.split('/').nth(1).unwrap();
-    assert_eq!(s.get(&format!("/arvados/v1/api_client_authorizations/{at_uuid}"), &bt).await.0, 404);
+    assert_eq!(
+        s.get(
+            &format!("/arvados/v1/api_client_authorizations/{at_uuid}"),
+            &bt
+        )
+        .await
+        .0,
+        404
+    );
     // bob sees the link that names him; alice can revoke it
     let (_, links) = s.get("/arvados/v1/links", &bt).await;
-    let mine: Vec<&Value> = links["items"].as_array().unwrap().iter().filter(|l| l["tail_uuid"] == json!(bob)).collect();
+    let mine: Vec<&Value> = links["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["tail_uuid"] == json!(bob))
+        .collect();
     assert_eq!(mine.len(), 1);
     let lu = mine[0]["uuid"].as_str().unwrap();
-    assert_eq!(s.delete(&format!("/arvados/v1/links/{lu}"), &at).await.0, 200);
+    assert_eq!(
+        s.delete(&format!("/arvados/v1/links/{lu}"), &at).await.0,
+        200
+    );
     assert_eq!(s.get(&p2, &bt).await.0, 404);
     // permission link validation
     let (st, _) = s

@@ -11,28 +11,48 @@ use crate::get::parse_locator;
 use crate::{auth, unix_now, Error, Keepstore};
 
 fn require_admin(req: &HttpRequest, ks: &Keepstore) -> Result<(), Error> {
-    auth::require_exact(req, &ks.inner.admin_token, "use the admin endpoints", "cluster's admin (system root) token")
+    auth::require_exact(
+        req,
+        &ks.inner.admin_token,
+        "use the admin endpoints",
+        "cluster's admin (system root) token",
+    )
 }
 
 fn require_management(req: &HttpRequest, ks: &Keepstore) -> Result<(), Error> {
-    auth::require_exact(req, &ks.inner.management_token, "read health or metrics", "management token")
+    auth::require_exact(
+        req,
+        &ks.inner.management_token,
+        "read health or metrics",
+        "management token",
+    )
 }
 
-pub(crate) async fn health(req: HttpRequest, ks: web::Data<Keepstore>) -> Result<HttpResponse, Error> {
+pub(crate) async fn health(
+    req: HttpRequest,
+    ks: web::Data<Keepstore>,
+) -> Result<HttpResponse, Error> {
     require_management(&req, &ks)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"health": "OK"})))
 }
 
-pub(crate) async fn metrics(req: HttpRequest, ks: web::Data<Keepstore>) -> Result<HttpResponse, Error> {
+pub(crate) async fn metrics(
+    req: HttpRequest,
+    ks: web::Data<Keepstore>,
+) -> Result<HttpResponse, Error> {
     require_management(&req, &ks)?;
     let ks = ks.get_ref().clone();
-    let text = tokio::task::spawn_blocking(move || ks.inner.metrics.render(&ks.inner.volumes)).await?;
+    let text =
+        tokio::task::spawn_blocking(move || ks.inner.metrics.render(&ks.inner.volumes)).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(text))
 }
 
-pub(crate) async fn index_all(req: HttpRequest, ks: web::Data<Keepstore>) -> Result<HttpResponse, Error> {
+pub(crate) async fn index_all(
+    req: HttpRequest,
+    ks: web::Data<Keepstore>,
+) -> Result<HttpResponse, Error> {
     index(req, ks, String::new()).await
 }
 
@@ -44,9 +64,17 @@ pub(crate) async fn index_prefix(
     index(req, ks, path.into_inner()).await
 }
 
-async fn index(req: HttpRequest, ks: web::Data<Keepstore>, prefix: String) -> Result<HttpResponse, Error> {
+async fn index(
+    req: HttpRequest,
+    ks: web::Data<Keepstore>,
+    prefix: String,
+) -> Result<HttpResponse, Error> {
     require_admin(&req, &ks)?;
-    if prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if prefix.len() > 64
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(Error::BadRequest(format!(
             "index prefix {prefix:?} must be up to 64 lowercase hex digits"
         )));
@@ -64,7 +92,9 @@ async fn index(req: HttpRequest, ks: web::Data<Keepstore>, prefix: String) -> Re
         Ok(out)
     })
     .await??;
-    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
 }
 
 #[derive(Serialize)]
@@ -77,7 +107,10 @@ struct Mount {
     block_count: u64,
 }
 
-pub(crate) async fn mounts(req: HttpRequest, ks: web::Data<Keepstore>) -> Result<HttpResponse, Error> {
+pub(crate) async fn mounts(
+    req: HttpRequest,
+    ks: web::Data<Keepstore>,
+) -> Result<HttpResponse, Error> {
     require_admin(&req, &ks)?;
     let ks = ks.get_ref().clone();
     let list = tokio::task::spawn_blocking(move || -> Result<Vec<Mount>, Error> {
@@ -186,5 +219,7 @@ pub(crate) async fn untrash(
     if !restored {
         return Err(Error::NotInTrash(hash));
     }
-    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("OK\n"))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("OK\n"))
 }

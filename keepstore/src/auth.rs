@@ -27,7 +27,9 @@ pub(crate) fn token(req: &HttpRequest) -> Result<Option<Token>, Error> {
     if rest.is_empty() {
         return Ok(None);
     }
-    Token::from_str(rest).map(Some).map_err(|e| Error::BadToken(e.to_string()))
+    Token::from_str(rest)
+        .map(Some)
+        .map_err(|e| Error::BadToken(e.to_string()))
 }
 
 /// A token is required.
@@ -67,18 +69,32 @@ mod tests {
 
     #[test]
     fn schemes() {
-        let r = TestRequest::default().insert_header(("Authorization", "Bearer abc")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "Bearer abc"))
+            .to_http_request();
         assert_eq!(token(&r).unwrap().unwrap().secret(), "abc");
-        let r = TestRequest::default().insert_header(("Authorization", "OAuth2 abc")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "OAuth2 abc"))
+            .to_http_request();
         assert_eq!(token(&r).unwrap().unwrap().secret(), "abc");
         let r = TestRequest::default().to_http_request();
         assert!(token(&r).unwrap().is_none());
         assert!(matches!(require(&r), Err(Error::NoToken)));
-        let r = TestRequest::default().insert_header(("Authorization", "Basic abc")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "Basic abc"))
+            .to_http_request();
         assert!(token(&r).is_err());
-        let r = TestRequest::default().insert_header(("Authorization", "Bearer abc")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("Authorization", "Bearer abc"))
+            .to_http_request();
         assert!(require_exact(&r, "abc", "x", "y").is_ok());
-        assert!(matches!(require_exact(&r, "abd", "x", "y"), Err(Error::Forbidden(..))));
-        assert!(matches!(require_exact(&r, "", "x", "y"), Err(Error::Forbidden(..))));
+        assert!(matches!(
+            require_exact(&r, "abd", "x", "y"),
+            Err(Error::Forbidden(..))
+        ));
+        assert!(matches!(
+            require_exact(&r, "", "x", "y"),
+            Err(Error::Forbidden(..))
+        ));
     }
 }

@@ -148,7 +148,10 @@ mod tests {
 
     #[test]
     fn strips_signatures() {
-        assert_eq!(strip_signatures("abc+3+Adeadbeef@1234+Kzz"), "abc+3+A<redacted>+Kzz");
+        assert_eq!(
+            strip_signatures("abc+3+Adeadbeef@1234+Kzz"),
+            "abc+3+A<redacted>+Kzz"
+        );
         assert_eq!(strip_signatures("abc"), "abc");
     }
 

@@ -71,7 +71,10 @@ impl BlockStream {
                 // the file shrank under us, or lies about its length
                 return Err(self.corrupt("the data file is shorter than its length"));
             }
-            return Err(Error::io(format!("reading block {} on {}", self.hash, self.vol.path()), e));
+            return Err(Error::io(
+                format!("reading block {} on {}", self.hash, self.vol.path()),
+                e,
+            ));
         }
         for g in g0..g1 {
             let r = outboard::group_bytes(self.len, g);
@@ -122,7 +125,12 @@ fn trusted_cvs(
         return Ok(Vec::new());
     }
     let expect = outboard::outboard_size(len);
-    let io = |e| Error::io(format!("reading the outboard of {hash} on {}", vol.path()), e);
+    let io = |e| {
+        Error::io(
+            format!("reading the outboard of {hash} on {}", vol.path()),
+            e,
+        )
+    };
     let in_memory: Option<Vec<u8>> = if block.outboard_len() != Some(expect) {
         // missing or damaged outboard: hash the whole block, and rebuild it if it is good
         let mut b = outboard::Builder::new();
@@ -132,20 +140,37 @@ fn trusted_cvs(
             let n = ((len - at) as usize).min(buf.len());
             if let Err(e) = block.read_exact_at(&mut buf[..n], at) {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    return Err(quarantine(ks, vol, hash, "the data file is shorter than its length"));
+                    return Err(quarantine(
+                        ks,
+                        vol,
+                        hash,
+                        "the data file is shorter than its length",
+                    ));
                 }
-                return Err(Error::io(format!("reading block {hash} on {}", vol.path()), e));
+                return Err(Error::io(
+                    format!("reading block {hash} on {}", vol.path()),
+                    e,
+                ));
             }
             b.update(&buf[..n]);
             at += n as u64;
         }
         let (got, ob) = b.finish();
         if got != *hash {
-            return Err(quarantine(ks, vol, hash, "the outboard is missing and the data does not match the hash"));
+            return Err(quarantine(
+                ks,
+                vol,
+                hash,
+                "the outboard is missing and the data does not match the hash",
+            ));
         }
         match vol.write_outboard(hash, &ob) {
-            Ok(()) => tracing::warn!(block = %hash, volume = vol.id(), "rebuilt a missing or damaged outboard"),
-            Err(e) => tracing::warn!(block = %hash, volume = vol.id(), error = %e, "could not rebuild the outboard"),
+            Ok(()) => {
+                tracing::warn!(block = %hash, volume = vol.id(), "rebuilt a missing or damaged outboard")
+            }
+            Err(e) => {
+                tracing::warn!(block = %hash, volume = vol.id(), error = %e, "could not rebuild the outboard")
+            }
         }
         Some(ob)
     } else if want.end - want.start > NODE_READ_LIMIT || expect <= SMALL_OUTBOARD {
@@ -164,7 +189,9 @@ fn trusted_cvs(
         }),
         None => outboard::expected_cvs(len, hash, want, |i| {
             let mut node = [0u8; 64];
-            block.read_outboard_at(&mut node, i * outboard::NODE_SIZE).map(|_| node)
+            block
+                .read_outboard_at(&mut node, i * outboard::NODE_SIZE)
+                .map(|_| node)
         }),
     };
     match walked.map_err(io)? {
@@ -262,7 +289,8 @@ pub(crate) async fn get_block(
         .map(str::to_string);
     let ks_inner: Keepstore = ks.get_ref().clone();
     let hash = loc.hash;
-    let p = tokio::task::spawn_blocking(move || prepare(ks_inner, hash, range_header, head)).await??;
+    let p =
+        tokio::task::spawn_blocking(move || prepare(ks_inner, hash, range_header, head)).await??;
 
     let mut resp = HttpResponse::build(if p.partial {
         StatusCode::PARTIAL_CONTENT
@@ -329,5 +357,8 @@ pub(crate) async fn get_block(
         }
     });
     let rest = stream::poll_fn(move |cx| rx.poll_recv(cx));
-    Ok(resp.body(SizedStream::new(size, head_piece.chain(rest).inspect(count))))
+    Ok(resp.body(SizedStream::new(
+        size,
+        head_piece.chain(rest).inspect(count),
+    )))
 }

@@ -31,7 +31,9 @@ use actix_web::web;
 use keep_format::{BlobSigner, Hash};
 
 pub use error::Error;
-pub use volume::{rendezvous_order, BlockMeta, BlockReader, BlockWriter, LocalVolume, Space, Volume};
+pub use volume::{
+    rendezvous_order, BlockMeta, BlockReader, BlockWriter, LocalVolume, Space, Volume,
+};
 
 use metrics::Metrics;
 
@@ -82,7 +84,8 @@ impl Keepstore {
         if config.volumes.is_empty() {
             return Err(Error::Volume {
                 path: "(none)".into(),
-                why: "no volume configured: list at least one directory in [keepstore] volumes".into(),
+                why: "no volume configured: list at least one directory in [keepstore] volumes"
+                    .into(),
             });
         }
         let mut volumes: Vec<Arc<dyn Volume>> = Vec::new();
@@ -133,7 +136,9 @@ impl Keepstore {
             web::scope("")
                 .app_data(ks)
                 .app_data(web::PayloadConfig::new(64 << 20))
-                .wrap(from_fn(move |req, next| count_requests(counted.clone(), req, next)))
+                .wrap(from_fn(move |req, next| {
+                    count_requests(counted.clone(), req, next)
+                }))
                 .route("/_health/ping", web::get().to(admin::health))
                 .route("/metrics", web::get().to(admin::metrics))
                 .route("/index", web::get().to(admin::index_all))
@@ -149,7 +154,10 @@ impl Keepstore {
 
     /// Loops forever, deleting expired trash every `trash_check_interval`.
     pub async fn run_sweeper(self) {
-        let every = self.inner.trash_check_interval.max(Duration::from_millis(100));
+        let every = self
+            .inner
+            .trash_check_interval
+            .max(Duration::from_millis(100));
         loop {
             tokio::time::sleep(every).await;
             match self.sweep_trash().await {

@@ -33,9 +33,21 @@ impl Metrics {
         let corrupt = Counter::default();
         let volume_free = Family::<Labels, Gauge>::default();
         let volume_read = Family::<Labels, Counter>::default();
-        registry.register("keepstore_requests", "HTTP requests by method and status code", requests.clone());
-        registry.register("keepstore_bytes_in", "Block bytes received by PUT", bytes_in.clone());
-        registry.register("keepstore_bytes_out", "Block bytes sent by GET", bytes_out.clone());
+        registry.register(
+            "keepstore_requests",
+            "HTTP requests by method and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "keepstore_bytes_in",
+            "Block bytes received by PUT",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "keepstore_bytes_out",
+            "Block bytes sent by GET",
+            bytes_out.clone(),
+        );
         registry.register(
             "keepstore_corrupt_blocks",
             "Blocks found failing their hash and quarantined",

@@ -16,7 +16,9 @@ pub(crate) enum Wanted {
 
 /// Interprets a `Range` header value for a block of `len` bytes.
 pub(crate) fn parse(header: Option<&str>, len: u64) -> Wanted {
-    let Some(h) = header else { return Wanted::Whole };
+    let Some(h) = header else {
+        return Wanted::Whole;
+    };
     let h = h.trim();
     let Some(spec) = h
         .get(..6)
@@ -44,13 +46,17 @@ pub(crate) fn parse(header: Option<&str>, len: u64) -> Wanted {
     };
     if a.is_empty() {
         // suffix: the last n bytes
-        let Some(n) = num(b) else { return Wanted::Whole };
+        let Some(n) = num(b) else {
+            return Wanted::Whole;
+        };
         if n == 0 || len == 0 {
             return Wanted::Unsatisfiable;
         }
         return Wanted::Part(len.saturating_sub(n)..len);
     }
-    let Some(start) = num(a) else { return Wanted::Whole };
+    let Some(start) = num(a) else {
+        return Wanted::Whole;
+    };
     let end = if b.is_empty() {
         u64::MAX
     } else {
@@ -76,7 +82,10 @@ mod tests {
         assert_eq!(parse(Some("bytes=5-"), 10), Wanted::Part(5..10));
         assert_eq!(parse(Some("bytes=-3"), 10), Wanted::Part(7..10));
         assert_eq!(parse(Some("bytes=-30"), 10), Wanted::Part(0..10));
-        assert_eq!(parse(Some("bytes=2-99999999999999999999999"), 10), Wanted::Part(2..10));
+        assert_eq!(
+            parse(Some("bytes=2-99999999999999999999999"), 10),
+            Wanted::Part(2..10)
+        );
         assert_eq!(parse(Some("Bytes=9-9"), 10), Wanted::Part(9..10));
         assert_eq!(parse(Some("bytes=10-"), 10), Wanted::Unsatisfiable);
         assert_eq!(parse(Some("bytes=-0"), 10), Wanted::Unsatisfiable);

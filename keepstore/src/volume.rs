@@ -162,7 +162,9 @@ fn ensure_dir(root: &Path, hash: &Hash) -> Result<PathBuf, Error> {
 }
 
 fn is_hex3(s: &str) -> bool {
-    s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 3
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl LocalVolume {
@@ -184,7 +186,8 @@ impl LocalVolume {
             })?;
         }
         let tmp = root.join("tmp");
-        let entries = fs::read_dir(&tmp).map_err(|e| verr(format!("cannot list {}: {e}", tmp.display())))?;
+        let entries =
+            fs::read_dir(&tmp).map_err(|e| verr(format!("cannot list {}: {e}", tmp.display())))?;
         for ent in entries.flatten() {
             let p = ent.path();
             let r = if ent.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -193,22 +196,32 @@ impl LocalVolume {
                 fs::remove_file(&p)
             };
             if let Err(e) = r {
-                return Err(verr(format!("cannot remove leftover temp file {}: {e}", p.display())));
+                return Err(verr(format!(
+                    "cannot remove leftover temp file {}: {e}",
+                    p.display()
+                )));
             }
         }
         let id_path = root.join(ID_FILE);
         let id = match fs::read_to_string(&id_path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
-            Ok(_) => return Err(verr(format!("{} is empty: delete it to get a new id", id_path.display()))),
+            Ok(_) => {
+                return Err(verr(format!(
+                    "{} is empty: delete it to get a new id",
+                    id_path.display()
+                )))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let bytes: [u8; 16] = rand::rng().random();
                 let id = format!("vol-{}", hex::encode(bytes));
-                let mut f = NamedTempFile::new_in(&tmp).map_err(|e| verr(format!("cannot write the volume id: {e}")))?;
+                let mut f = NamedTempFile::new_in(&tmp)
+                    .map_err(|e| verr(format!("cannot write the volume id: {e}")))?;
                 f.write_all(format!("{id}\n").as_bytes())
                     .and_then(|_| f.as_file().sync_all())
                     .map_err(|e| verr(format!("cannot write the volume id: {e}")))?;
-                f.persist(&id_path)
-                    .map_err(|e| verr(format!("cannot write {}: {}", id_path.display(), e.error)))?;
+                f.persist(&id_path).map_err(|e| {
+                    verr(format!("cannot write {}: {}", id_path.display(), e.error))
+                })?;
                 fsync_dir(&root)?;
                 id
             }
@@ -247,7 +260,12 @@ impl LocalVolume {
         match fs::rename(&data, dest) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(Error::io(format!("moving {} to {}", data.display(), dest.display()), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("moving {} to {}", data.display(), dest.display()),
+                    e,
+                ))
+            }
         }
         let ob = self.ob_path(hash);
         let mut ob_dest = dest.as_os_str().to_owned();
@@ -267,12 +285,15 @@ impl LocalVolume {
     /// Trash entries of `hash`: (deadline, data path).
     fn trashed(&self, hash: Option<&Hash>) -> Result<Vec<(Hash, u64, PathBuf)>, Error> {
         let dir = self.root.join("trash");
-        let rd = fs::read_dir(&dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let rd =
+            fs::read_dir(&dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
         let mut out = Vec::new();
         for ent in rd.flatten() {
             let name = ent.file_name();
             let Some(name) = name.to_str() else { continue };
-            let Some((h, rest)) = name.split_once('.') else { continue };
+            let Some((h, rest)) = name.split_once('.') else {
+                continue;
+            };
             let Ok(h) = h.parse::<Hash>() else { continue };
             if hash.is_some_and(|want| *want != h) {
                 continue;
@@ -281,7 +302,9 @@ impl LocalVolume {
                 Some(d) => (d, true),
                 None => (rest, false),
             };
-            let Ok(deadline) = deadline.parse::<u64>() else { continue };
+            let Ok(deadline) = deadline.parse::<u64>() else {
+                continue;
+            };
             out.push((h, deadline, ent.path()));
         }
         Ok(out)
@@ -324,7 +347,8 @@ impl Volume for LocalVolume {
 
     fn writer(&self) -> Result<Box<dyn BlockWriter>, Error> {
         let tmp = self.root.join("tmp");
-        let file = NamedTempFile::new_in(&tmp).map_err(|e| Error::io(format!("creating a temp file in {}", tmp.display()), e))?;
+        let file = NamedTempFile::new_in(&tmp)
+            .map_err(|e| Error::io(format!("creating a temp file in {}", tmp.display()), e))?;
         Ok(Box::new(LocalWriter {
             root: self.root.clone(),
             file,
@@ -333,7 +357,8 @@ impl Volume for LocalVolume {
 
     fn touch(&self, hash: &Hash) -> Result<bool, Error> {
         let p = self.data_path(hash);
-        let c = CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::Internal("a path holds a NUL byte".into()))?;
+        let c = CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| Error::Internal("a path holds a NUL byte".into()))?;
         // SAFETY: a valid NUL-terminated path; a null `times` means "now" for both times.
         let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) };
         if r == 0 {
@@ -352,18 +377,24 @@ impl Volume for LocalVolume {
         let tmp = self.root.join("tmp");
         let ioerr = |e| Error::io(format!("writing the outboard of {hash}"), e);
         let mut f = NamedTempFile::new_in(tmp).map_err(ioerr)?;
-        f.write_all(outboard).and_then(|_| f.as_file().sync_all()).map_err(ioerr)?;
+        f.write_all(outboard)
+            .and_then(|_| f.as_file().sync_all())
+            .map_err(ioerr)?;
         f.persist(self.ob_path(hash)).map_err(|e| ioerr(e.error))?;
         fsync_dir(&dir)
     }
 
     fn quarantine(&self, hash: &Hash) -> Result<(), Error> {
-        let dest = self.root.join("quarantine").join(format!("{hash}.{}", unix_now()));
+        let dest = self
+            .root
+            .join("quarantine")
+            .join(format!("{hash}.{}", unix_now()));
         self.move_out(hash, &dest).map(|_| ())
     }
 
     fn index(&self, prefix: &str, f: &mut dyn FnMut(Hash, BlockMeta)) -> Result<(), Error> {
-        let rd = fs::read_dir(&self.root).map_err(|e| Error::io(format!("listing {}", self.root.display()), e))?;
+        let rd = fs::read_dir(&self.root)
+            .map_err(|e| Error::io(format!("listing {}", self.root.display()), e))?;
         let mut dirs: Vec<(String, PathBuf)> = rd
             .flatten()
             .filter_map(|e| Some((e.file_name().to_str()?.to_string(), e.path())))
@@ -387,7 +418,9 @@ impl Volume for LocalVolume {
                 if !name.starts_with(prefix) {
                     continue;
                 }
-                let Ok(h) = name.parse::<Hash>() else { continue };
+                let Ok(h) = name.parse::<Hash>() else {
+                    continue;
+                };
                 match ent.metadata() {
                     Ok(m) if m.is_file() => found.push((h, meta_of(&m))),
                     _ => continue,
@@ -514,16 +547,23 @@ struct LocalWriter {
 
 impl BlockWriter for LocalWriter {
     fn write(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.file
-            .write_all(data)
-            .map_err(|e| Error::io(format!("writing a temp file in {}/tmp", self.root.display()), e))
+        self.file.write_all(data).map_err(|e| {
+            Error::io(
+                format!("writing a temp file in {}/tmp", self.root.display()),
+                e,
+            )
+        })
     }
 
     fn commit(self: Box<Self>, hash: &Hash, outboard: &[u8]) -> Result<(), Error> {
         let LocalWriter { root, file } = *self;
-        let ioerr = |what: &str, e| Error::io(format!("{what} for block {hash} in {}", root.display()), e);
-        file.as_file().sync_all().map_err(|e| ioerr("syncing the temp file", e))?;
-        let mut ob = NamedTempFile::new_in(root.join("tmp")).map_err(|e| ioerr("creating the outboard", e))?;
+        let ioerr =
+            |what: &str, e| Error::io(format!("{what} for block {hash} in {}", root.display()), e);
+        file.as_file()
+            .sync_all()
+            .map_err(|e| ioerr("syncing the temp file", e))?;
+        let mut ob = NamedTempFile::new_in(root.join("tmp"))
+            .map_err(|e| ioerr("creating the outboard", e))?;
         ob.write_all(outboard)
             .and_then(|_| ob.as_file().sync_all())
             .map_err(|e| ioerr("writing the outboard", e))?;
@@ -569,7 +609,10 @@ mod tests {
         assert_eq!(sorted, vec![0, 1, 2]);
         // the order depends on the ids, not on where they sit in the list
         let rev = ["vol-c", "vol-b", "vol-a"];
-        let o2: Vec<&str> = rendezvous_order(&h, &rev).into_iter().map(|i| rev[i]).collect();
+        let o2: Vec<&str> = rendezvous_order(&h, &rev)
+            .into_iter()
+            .map(|i| rev[i])
+            .collect();
         let o1n: Vec<&str> = o1.iter().map(|&i| ids[i]).collect();
         assert_eq!(o1n, o2);
         // adding a volume only moves blocks onto the new one
@@ -589,7 +632,10 @@ mod tests {
         assert!((150..350).contains(&moved), "moved {moved}");
         assert!(spread.iter().all(|&n| n > 250), "{spread:?}");
         // pinned: this must never change, or existing blocks would be looked for elsewhere
-        assert_eq!(rendezvous_order(&Hash::EMPTY, &ids), rendezvous_order(&Hash::EMPTY, &ids));
+        assert_eq!(
+            rendezvous_order(&Hash::EMPTY, &ids),
+            rendezvous_order(&Hash::EMPTY, &ids)
+        );
     }
 
     #[test]
@@ -623,7 +669,11 @@ mod tests {
         v.index(&h.hex_prefix(5), &mut |_, _| seen += 1).unwrap();
         assert_eq!(seen, 1);
         v.index("fffff", &mut |_, _| seen += 10).unwrap();
-        v.index(if h.hex_prefix(1) == "0" { "1" } else { "0" }, &mut |_, _| seen += 10).unwrap();
+        v.index(
+            if h.hex_prefix(1) == "0" { "1" } else { "0" },
+            &mut |_, _| seen += 10,
+        )
+        .unwrap();
         assert_eq!(seen, 1);
 
         assert!(v.trash(&h, 100).unwrap());

@@ -14,12 +14,21 @@ const MIB: usize = 1 << 20;
 async fn round_trip_size_table() {
     let s = start(1).await;
     let max = BLOCK_SIZE_MAX as usize;
-    for (i, &len) in [0, 1, 16383, 16384, 16385, 3 * 16384 + 5, max - 1, max].iter().enumerate() {
+    for (i, &len) in [0, 1, 16383, 16384, 16385, 3 * 16384 + 5, max - 1, max]
+        .iter()
+        .enumerate()
+    {
         let body = data(len, i as u8);
         let hash = Hash::of(&body);
         let r = s.put(body.clone()).await;
         assert_eq!(r.status(), 200, "PUT len {len}");
-        let header_loc = r.headers().get("x-keep-locator").unwrap().to_str().unwrap().to_string();
+        let header_loc = r
+            .headers()
+            .get("x-keep-locator")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         let text = r.text().await.unwrap();
         assert_eq!(text, header_loc);
         let loc: Locator = text.parse().unwrap();
@@ -52,7 +61,10 @@ async fn round_trip_size_table() {
     for d in &s.dirs {
         assert_eq!(std::fs::read_dir(d.path().join("tmp")).unwrap().count(), 0);
     }
-    assert_eq!(s.metric("keepstore_bytes_in_total").await, (2 * max + 16383 + 16384 + 16385 + 3 * 16384 + 5) as f64);
+    assert_eq!(
+        s.metric("keepstore_bytes_in_total").await,
+        (2 * max + 16383 + 16384 + 16385 + 3 * 16384 + 5) as f64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +82,10 @@ async fn wrong_hash_is_400_and_stores_nothing() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let msg = r.text().await.unwrap();
-    assert!(msg.contains(&wrong.to_string()) && msg.contains(&Hash::of(&body).to_string()), "{msg}");
+    assert!(
+        msg.contains(&wrong.to_string()) && msg.contains(&Hash::of(&body).to_string()),
+        "{msg}"
+    );
     s.assert_clean().await;
 
     // not a hash at all
@@ -120,7 +135,8 @@ async fn short_body_is_400_and_stores_nothing() {
 fn raw_put_big(s: &common::Server, head: String, body_len: usize) -> String {
     use std::io::{Read, Write};
     let mut sock = std::net::TcpStream::connect(s.addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut w = sock.try_clone().unwrap();
     let writer = std::thread::spawn(move || {
         if w.write_all(head.as_bytes()).is_err() {
@@ -162,7 +178,10 @@ async fn too_large_is_413_and_stores_nothing() {
     let max = BLOCK_SIZE_MAX as usize;
 
     // declared too large: refused before reading
-    let head = format!("PUT /{hash} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n", max + 1);
+    let head = format!(
+        "PUT /{hash} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n",
+        max + 1
+    );
     let answer = tokio::task::block_in_place(|| raw_put_big(&s, head, max + 1));
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     s.assert_clean().await;
@@ -172,7 +191,8 @@ async fn too_large_is_413_and_stores_nothing() {
     let answer = tokio::task::block_in_place(|| {
         use std::io::{Read, Write};
         let mut sock = std::net::TcpStream::connect(s.addr).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let mut w = sock.try_clone().unwrap();
         let writer = std::thread::spawn(move || {
             if w.write_all(head.as_bytes()).is_err() {
@@ -249,11 +269,20 @@ async fn second_put_only_refreshes_mtime() {
     let path = s.block_path(&loc.hash);
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
     let old = SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let loc2 = s.put_ok(body.clone()).await;
     assert_eq!(loc2.hash, loc.hash);
     let m = std::fs::metadata(&path).unwrap();
-    assert_eq!(std::os::unix::fs::MetadataExt::ino(&m), ino, "the data file was not rewritten");
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&m),
+        ino,
+        "the data file was not rewritten"
+    );
     assert!(m.modified().unwrap() > SystemTime::now() - Duration::from_secs(60));
     // a wrong body for an existing hash is still refused
     let r = s
@@ -274,7 +303,13 @@ async fn tokens_and_signatures() {
     let hash = Hash::of(&body);
 
     // PUT without a token
-    let r = s.client.put(format!("{}/{hash}", s.base)).body(body.clone()).send().await.unwrap();
+    let r = s
+        .client
+        .put(format!("{}/{hash}", s.base))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     s.assert_clean().await;
 
@@ -309,7 +344,11 @@ async fn tokens_and_signatures() {
     assert_eq!(r.status(), 401);
 
     // expired
-    let past = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 10) as u32;
+    let past = (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 10) as u32;
     let expired = s.signer.sign_until(&loc.bare(), &s.token, past);
     let r = s.get(&expired).await;
     assert_eq!(r.status(), 401);
@@ -326,7 +365,12 @@ async fn tokens_and_signatures() {
     assert_eq!(r.status(), 200);
 
     // malformed locators
-    for bad in ["abc", &format!("{hash}"), &format!("{hash}+x"), &format!("{hash}+1+a")] {
+    for bad in [
+        "abc",
+        &format!("{hash}"),
+        &format!("{hash}+x"),
+        &format!("{hash}+1+a"),
+    ] {
         let r = s
             .client
             .get(url(bad))

@@ -35,7 +35,10 @@ async fn flipped_byte_in_first_piece_is_502_and_quarantined() {
         assert!(quarantined(&s, &loc.hash) >= 1);
         // gone from its place: now 404
         assert_eq!(s.get(&loc).await.status(), 404);
-        assert_eq!(s.metric("keepstore_corrupt_blocks_total").await, (i + 1) as f64);
+        assert_eq!(
+            s.metric("keepstore_corrupt_blocks_total").await,
+            (i + 1) as f64
+        );
     }
 }
 
@@ -49,7 +52,11 @@ async fn flipped_byte_late_in_big_block_aborts_the_response() {
     flip(&s.block_path(&loc.hash), bad_at);
 
     let r = s.get(&loc).await;
-    assert_eq!(r.status(), 200, "the first piece is good, so the response starts");
+    assert_eq!(
+        r.status(),
+        200,
+        "the first piece is good, so the response starts"
+    );
     let mut stream = r.bytes_stream();
     let mut got: Vec<u8> = Vec::new();
     let mut failed = false;
@@ -64,9 +71,20 @@ async fn flipped_byte_late_in_big_block_aborts_the_response() {
     }
     assert!(failed, "the client must see the response fail");
     let group_start = bad_at / 16384 * 16384;
-    assert!((got.len() as u64) <= group_start, "received {} bytes: the bad group was sent", got.len());
-    assert!(got.as_slice() == &body[..got.len()], "only good bytes were sent");
-    assert_eq!(quarantined(&s, &loc.hash), 2, "data and outboard in quarantine");
+    assert!(
+        (got.len() as u64) <= group_start,
+        "received {} bytes: the bad group was sent",
+        got.len()
+    );
+    assert!(
+        got.as_slice() == &body[..got.len()],
+        "only good bytes were sent"
+    );
+    assert_eq!(
+        quarantined(&s, &loc.hash),
+        2,
+        "data and outboard in quarantine"
+    );
     assert_eq!(s.metric("keepstore_corrupt_blocks_total").await, 1.0);
 }
 
@@ -76,30 +94,45 @@ async fn range_reads_only_its_groups() {
     let len = BLOCK_SIZE_MAX;
     let body = data(len as usize, 11);
     let loc = s.put_ok(body.clone()).await;
-    let vol = format!("keepstore_volume_read_bytes_total{{volume=\"{}\"}}", s.ks.volumes()[0].id());
+    let vol = format!(
+        "keepstore_volume_read_bytes_total{{volume=\"{}\"}}",
+        s.ks.volumes()[0].id()
+    );
 
     let start_at = 32 * MIB + 5000;
     let end = start_at + 4096 - 1;
     let before = s.metric(&vol).await;
     let r = s.get_range(&loc, &format!("bytes={start_at}-{end}")).await;
     assert_eq!(r.status(), 206);
-    assert_eq!(r.headers()["content-range"], format!("bytes {start_at}-{end}/{len}").as_str());
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes {start_at}-{end}/{len}").as_str()
+    );
     assert_eq!(r.headers()["content-length"], "4096");
     let got = r.bytes().await.unwrap();
     assert!(got.as_ref() == &body[start_at as usize..=end as usize]);
     let read = s.metric(&vol).await - before;
-    assert!(read > 0.0 && read <= 3.0 * 16384.0, "read {read} bytes for a 4 KiB range");
+    assert!(
+        read > 0.0 && read <= 3.0 * 16384.0,
+        "read {read} bytes for a 4 KiB range"
+    );
 
     // across a group boundary, suffix and open-ended forms
     for (range, want) in [
-        (format!("bytes={}-{}", 16384 * 7 - 10, 16384 * 7 + 9), (16384 * 7 - 10)..(16384 * 7 + 10)),
+        (
+            format!("bytes={}-{}", 16384 * 7 - 10, 16384 * 7 + 9),
+            (16384 * 7 - 10)..(16384 * 7 + 10),
+        ),
         ("bytes=-100".to_string(), (len - 100)..len),
         (format!("bytes={}-", len - 5), (len - 5)..len),
     ] {
         let r = s.get_range(&loc, &range).await;
         assert_eq!(r.status(), 206, "{range}");
         let got = r.bytes().await.unwrap();
-        assert!(got.as_ref() == &body[want.start as usize..want.end as usize], "{range}");
+        assert!(
+            got.as_ref() == &body[want.start as usize..want.end as usize],
+            "{range}"
+        );
     }
 
     // a flipped byte outside the range does not matter
@@ -143,17 +176,28 @@ async fn missing_or_damaged_outboard() {
     let loc = s.put_ok(body.clone()).await;
     let data_path = s.block_path(&loc.hash);
     let ob = data_path.with_extension("ob");
-    assert_eq!(std::fs::metadata(&ob).unwrap().len(), keep_format::outboard::outboard_size(300_000));
+    assert_eq!(
+        std::fs::metadata(&ob).unwrap().len(),
+        keep_format::outboard::outboard_size(300_000)
+    );
 
     // missing: rebuilt from the data, which is good
     std::fs::remove_file(&ob).unwrap();
     let r = s.get_range(&loc, "bytes=100000-100099").await;
     assert_eq!(r.status(), 206);
     assert!(r.bytes().await.unwrap().as_ref() == &body[100_000..100_100]);
-    assert_eq!(std::fs::metadata(&ob).unwrap().len(), keep_format::outboard::outboard_size(300_000));
+    assert_eq!(
+        std::fs::metadata(&ob).unwrap().len(),
+        keep_format::outboard::outboard_size(300_000)
+    );
 
     // short: rebuilt too
-    std::fs::OpenOptions::new().write(true).open(&ob).unwrap().set_len(64).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&ob)
+        .unwrap()
+        .set_len(64)
+        .unwrap();
     let r = s.get(&loc).await;
     assert_eq!(r.status(), 200);
     assert!(r.bytes().await.unwrap().as_ref() == body.as_slice());

@@ -81,9 +81,19 @@ pub async fn start() -> Server {
 
 impl Server {
     /// Any request; returns (status, JSON body or Null).
-    pub async fn req(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.url) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.url)
+        };
         let mut r = self.http.request(m, url);
         if let Some(t) = token {
             r = r.header("Authorization", format!("Bearer {t}"));
@@ -94,7 +104,10 @@ impl Server {
         let resp = r.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
@@ -115,7 +128,13 @@ impl Server {
 
     /// Creates a user (as admin) and a token for it: (user uuid, token text).
     pub async fn user(&self, name: &str) -> (String, String) {
-        let (st, u) = self.post("/arvados/v1/users", &self.admin, json!({"user": {"username": name}})).await;
+        let (st, u) = self
+            .post(
+                "/arvados/v1/users",
+                &self.admin,
+                json!({"user": {"username": name}}),
+            )
+            .await;
         assert_eq!(st, 200, "{u}");
         let uuid = u["uuid"].as_str().unwrap().to_string();
         let tok = self.token_for(&uuid, json!({})).await;
@@ -131,10 +150,18 @@ impl Server {
             }
         }
         let (st, t) = self
-            .post("/arvados/v1/api_client_authorizations", &self.admin, json!({"api_client_authorization": body}))
+            .post(
+                "/arvados/v1/api_client_authorizations",
+                &self.admin,
+                json!({"api_client_authorization": body}),
+            )
             .await;
         assert_eq!(st, 200, "{t}");
-        format!("v2/{}/{}", t["uuid"].as_str().unwrap(), t["api_token"].as_str().unwrap())
+        format!(
+            "v2/{}/{}",
+            t["uuid"].as_str().unwrap(),
+            t["api_token"].as_str().unwrap()
+        )
     }
 
     pub async fn project(&self, token: &str, name: &str, parent: Option<&str>) -> String {
@@ -142,18 +169,28 @@ impl Server {
         if let Some(p) = parent {
             g["owner_uuid"] = json!(p);
         }
-        let (st, v) = self.post("/arvados/v1/groups", token, json!({"group": g})).await;
+        let (st, v) = self
+            .post("/arvados/v1/groups", token, json!({"group": g}))
+            .await;
         assert_eq!(st, 200, "{v}");
         v["uuid"].as_str().unwrap().to_string()
     }
 
     /// Creates a collection with a one-file manifest signed for `token`.
-    pub async fn collection(&self, token: &str, name: &str, owner: Option<&str>, data: &[u8]) -> Value {
+    pub async fn collection(
+        &self,
+        token: &str,
+        name: &str,
+        owner: Option<&str>,
+        data: &[u8],
+    ) -> Value {
         let mut c = json!({"name": name, "manifest_text": manifest(token, &[("f.txt", data)])});
         if let Some(o) = owner {
             c["owner_uuid"] = json!(o);
         }
-        let (st, v) = self.post("/arvados/v1/collections", token, json!({"collection": c})).await;
+        let (st, v) = self
+            .post("/arvados/v1/collections", token, json!({"collection": c}))
+            .await;
         assert_eq!(st, 200, "{v}");
         v
     }
@@ -166,7 +203,9 @@ pub fn token(text: &str) -> Token {
 /// A locator for `data`, signed for `token`.
 pub fn signed(token_text: &str, data: &[u8]) -> String {
     let l = Locator::new(Hash::of(data), data.len() as u64);
-    signer().sign(&l, &token(token_text), std::time::SystemTime::now()).to_string()
+    signer()
+        .sign(&l, &token(token_text), std::time::SystemTime::now())
+        .to_string()
 }
 
 /// A one-stream manifest of whole-block files, signed for `token`.
@@ -177,7 +216,11 @@ pub fn manifest(token_text: &str, files: &[(&str, &[u8])]) -> String {
     for (name, data) in files {
         locs.push(' ');
         locs.push_str(&signed(token_text, data));
-        toks.push_str(&format!(" {pos}:{}:{}", data.len(), keep_format::escape_name(name)));
+        toks.push_str(&format!(
+            " {pos}:{}:{}",
+            data.len(),
+            keep_format::escape_name(name)
+        ));
         pos += data.len();
     }
     if files.is_empty() {

@@ -33,7 +33,12 @@ impl Drop for Server {
 }
 
 pub async fn start(volumes: usize) -> Server {
-    start_with(volumes, Duration::from_secs(3600), Duration::from_secs(3600)).await
+    start_with(
+        volumes,
+        Duration::from_secs(3600),
+        Duration::from_secs(3600),
+    )
+    .await
 }
 
 pub async fn start_with(volumes: usize, ttl: Duration, trash_lifetime: Duration) -> Server {
@@ -209,7 +214,9 @@ impl Server {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -223,7 +230,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Flips one bit of a file at `offset`.
 pub fn flip(path: &Path, offset: u64) {
     use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, offset).unwrap();
     b[0] ^= 0x10;
