@@ -101,11 +101,13 @@ impl Api {
                 db::RECORD_FORMAT.to_string().into_bytes(),
             )])?,
             Some(v) if v == db::RECORD_FORMAT.to_string() => {}
-            Some(v) => return Err(Error::Store(format!(
+            Some(v) => {
+                return Err(Error::Store(format!(
                 "the database at {} uses record format {v}; this server knows {} (upgrade keep)",
                 config.db_path.display(),
                 db::RECORD_FORMAT
-            ))),
+            )))
+            }
         }
         Ok(Api {
             core: Arc::new(Core {

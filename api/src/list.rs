@@ -170,19 +170,19 @@ pub fn like(text: &str, pat: &str, ci: bool) -> bool {
     // dp[j] = pattern prefix of length j matches text prefix
     let mut dp = vec![false; toks.len() + 1];
     dp[0] = true;
-    for j in 0..toks.len() {
-        if matches!(toks[j], Tok::Any) {
+    for (j, tok) in toks.iter().enumerate() {
+        if matches!(tok, Tok::Any) {
             dp[j + 1] = dp[j];
         }
     }
     for c in &t {
         let mut next = vec![false; toks.len() + 1];
-        for j in 0..toks.len() {
-            match toks[j] {
-                Tok::Any => next[j + 1] = next[j] || dp[j + 1] || dp[j],
-                Tok::One => next[j + 1] = dp[j],
-                Tok::Lit(l) => next[j + 1] = dp[j] && l == *c,
-            }
+        for (j, tok) in toks.iter().enumerate() {
+            next[j + 1] = match tok {
+                Tok::Any => next[j] || dp[j + 1],
+                Tok::One => dp[j],
+                Tok::Lit(l) => dp[j] && l == c,
+            };
         }
         dp = next;
     }

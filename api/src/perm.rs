@@ -176,7 +176,7 @@ impl<'a> Perms<'a> {
                     return Ok(MANAGE);
                 }
                 let tail = s(o, "tail_uuid");
-                if self.principals.contains_key(tail) && tail != self.core.public_group
+                if (self.principals.contains_key(tail) && tail != self.core.public_group)
                     || s(o, "owner_uuid") == self.user
                 {
                     return Ok(READ);

@@ -187,10 +187,12 @@ impl Store for RocksStore {
     }
 }
 
+type MemTable = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// Everything in memory, for tests.
 #[derive(Default)]
 pub struct MemStore {
-    tables: RwLock<HashMap<Table, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    tables: RwLock<HashMap<Table, MemTable>>,
 }
 
 impl Store for MemStore {

@@ -117,17 +117,14 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     Ok(Value::Object(u))
 }
 
-fn load_readable(core: &Core, ctx: &Ctx, p: &Perms, uuid: &str) -> Result<Obj, Error> {
+fn load_readable(core: &Core, p: &Perms, uuid: &str) -> Result<Obj, Error> {
     let u = match crate::db::table_of(uuid) {
         Some(Table::Users) => core.db.get(uuid)?,
         _ => None,
     };
     match u {
         Some(u) if p.level(uuid)? >= READ => Ok(u),
-        _ => {
-            let _ = ctx;
-            Err(Error::not_found("user", uuid))
-        }
+        _ => Err(Error::not_found("user", uuid)),
     }
 }
 
@@ -140,7 +137,7 @@ pub fn current(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 
 pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let p = Perms::new(core, &ctx.caller)?;
-    load_readable(core, ctx, &p, &ctx.id).map(Value::Object)
+    load_readable(core, &p, &ctx.id).map(Value::Object)
 }
 
 pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
@@ -160,7 +157,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     check_keys(&patch, WRITABLE, "user")?;
     let _g = core.lock()?;
     let p = Perms::new(core, &ctx.caller)?;
-    let cur = load_readable(core, ctx, &p, &ctx.id)?;
+    let cur = load_readable(core, &p, &ctx.id)?;
     if p.level(&ctx.id)? < MANAGE || ctx.caller.anonymous {
         return Err(Error::Forbidden(format!(
             "you may not change user {} (only the user itself or an admin may)",
@@ -207,7 +204,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 pub fn delete(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let _g = core.lock()?;
     let p = Perms::new(core, &ctx.caller)?;
-    let cur = load_readable(core, ctx, &p, &ctx.id)?;
+    let cur = load_readable(core, &p, &ctx.id)?;
     if !ctx.caller.is_admin {
         return Err(Error::Forbidden("only an admin may delete users".into()));
     }

@@ -22,7 +22,9 @@ pub enum AdminCommand {
     #[command(subcommand, name = "filter-group")]
     FilterGroup(FilterGroupCommand),
     /// Give a user (or role) a permission on a project, collection or user.
-    #[command(after_help = "Example:\n  keep grant zzzzz-tpzed-0123456789abcde can_read zzzzz-j7d0g-0123456789abcde")]
+    #[command(
+        after_help = "Example:\n  keep grant zzzzz-tpzed-0123456789abcde can_read zzzzz-j7d0g-0123456789abcde"
+    )]
     Grant {
         /// Who gets the permission: a user UUID (or a role group UUID).
         user_uuid: String,
@@ -36,7 +38,9 @@ pub enum AdminCommand {
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user; prints its UUID.
-    #[command(after_help = "Example:\n  keep user create alice\n  keep token create --user $(keep user create bob)")]
+    #[command(
+        after_help = "Example:\n  keep user create alice\n  keep token create --user $(keep user create bob)"
+    )]
     Create {
         username: String,
         #[arg(long)]
@@ -50,7 +54,9 @@ pub enum UserCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an API token; prints it (v2/<uuid>/<secret>).
-    #[command(after_help = "Examples:\n  keep token create\n  keep token create --user zzzzz-tpzed-0123456789abcde --expires 7d\n  keep token create --scope 'GET /arvados/v1/collections/' --expires 12h")]
+    #[command(
+        after_help = "Examples:\n  keep token create\n  keep token create --user zzzzz-tpzed-0123456789abcde --expires 7d\n  keep token create --scope 'GET /arvados/v1/collections/' --expires 12h"
+    )]
     Create {
         /// The token's user (default: yourself; another user needs an admin).
         #[arg(long)]
@@ -67,7 +73,9 @@ pub enum TokenCommand {
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
     /// Create a project; prints its UUID.
-    #[command(after_help = "Example:\n  keep project create Sequencing --parent zzzzz-j7d0g-0123456789abcde")]
+    #[command(
+        after_help = "Example:\n  keep project create Sequencing --parent zzzzz-j7d0g-0123456789abcde"
+    )]
     Create {
         name: String,
         /// The parent project (default: your home project).
@@ -79,7 +87,9 @@ pub enum ProjectCommand {
 #[derive(Debug, Subcommand)]
 pub enum FilterGroupCommand {
     /// Create a filter group; prints its UUID.
-    #[command(after_help = "Example:\n  keep filter-group create BAMs --filter '[[\"collections.name\",\"like\",\"%.bam\"]]'")]
+    #[command(
+        after_help = "Example:\n  keep filter-group create BAMs --filter '[[\"collections.name\",\"like\",\"%.bam\"]]'"
+    )]
     Create {
         name: String,
         /// The parent project (default: your home project).
@@ -125,7 +135,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h, d or w)")),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use s, m, h, d or w)"
+            ))
+        }
     };
     n.checked_mul(mult)
         .map(Duration::from_secs)
@@ -216,7 +230,11 @@ fn now_plus(d: Duration) -> String {
 
 /// Runs one admin command against the API at `api_host` (e.g. `http://127.0.0.1:8003`).
 /// The error reads `<what failed>: <why> (<what to do>)`.
-pub async fn run(cmd: AdminCommand, api_host: &str, token: &keep_format::Token) -> Result<(), String> {
+pub async fn run(
+    cmd: AdminCommand,
+    api_host: &str,
+    token: &keep_format::Token,
+) -> Result<(), String> {
     let c = Client {
         http: reqwest::Client::new(),
         base: api_host.trim_end_matches('/').to_string(),
@@ -289,10 +307,13 @@ pub async fn run(cmd: AdminCommand, api_host: &str, token: &keep_format::Token) 
                 )
             })?;
             // a single [attr, op, value] is a list of one
-            if f.as_array().is_some_and(|a| a.first().is_some_and(Value::is_string)) {
+            if f.as_array()
+                .is_some_and(|a| a.first().is_some_and(Value::is_string))
+            {
                 f = json!([f]);
             }
-            let mut g = json!({"name": name, "group_class": "filter", "properties": {"filters": f}});
+            let mut g =
+                json!({"name": name, "group_class": "filter", "properties": {"filters": f}});
             if let Some(p) = parent {
                 g["owner_uuid"] = json!(p);
             }

@@ -130,7 +130,11 @@ async fn read_body(
     declared: Option<u64>,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<u64, Error> {
-    let mut buf = BytesMut::with_capacity(PIECE);
+    // room for one piece plus the chunk that tops it up, so it never reallocates
+    let cap = PIECE + (64 << 10);
+    let fresh = || BytesMut::with_capacity(cap);
+    // a small block gets a small buffer
+    let mut buf = BytesMut::with_capacity(declared.map_or(cap, |d| (d as usize).min(cap)));
     let mut total: u64 = 0;
     while let Some(chunk) = payload.next().await {
         let chunk = match chunk {
@@ -161,7 +165,12 @@ async fn read_body(
             }
         }
         buf.extend_from_slice(&chunk);
-        if buf.len() >= PIECE && tx.send(buf.split().freeze()).await.is_err() {
+        if buf.len() >= PIECE
+            && tx
+                .send(std::mem::replace(&mut buf, fresh()).freeze())
+                .await
+                .is_err()
+        {
             return Err(Error::Internal("the block writer stopped".into()));
         }
     }
