@@ -421,13 +421,13 @@ async fn manifest_checks() {
         (format!(". {good} 0:10:f\n"), "line 1"),    // past the end of the blocks
         (format!(". {good} 5:5:f\n"), "line 1"),     // past the end
         (format!(". {good} 0:9:f {good}\n"), "line 1"), // locator after a file token
-        (format!(". 0:9:f\n"), "line 1"),            // no locator
+        (". 0:9:f\n".to_string(), "line 1"),         // no locator
         (format!(". {good}\n"), "line 1"),           // no file token
         (format!("foo {good} 0:9:f\n"), "line 1"),   // bad stream name
         (format!(". {good} 0:9:f\n\n"), "line 2"),   // empty line
         (format!(". {good} x:9:f\n"), "line 1"),     // bad position
         (format!(". {good} 0:9\n"), "line 1"),       // two-part file token
-        (format!(". abc+3 0:3:f\n"), "line 1"),      // bad hash
+        (". abc+3 0:3:f\n".to_string(), "line 1"),   // bad hash
         (format!(". {good} 0:9:f\n./a/../b {good} 0:9:g\n"), "line 2"), // .. in stream name
         (format!(". {good} 0:9:.\n"), "line 1"),     // "." file name
         (format!(". {good} 0:9:\n"), "line 1"),      // empty file name
