@@ -54,21 +54,23 @@ impl Drop for Proc {
 
 fn spawn(dir: &Path) -> (Proc, String) {
     let _ = std::fs::remove_file(dir.join("port"));
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_child_server",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Proc(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "crash_child_server",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let start = Instant::now();
     loop {
         if let Ok(p) = std::fs::read_to_string(dir.join("port")) {
-            return (Proc(child), format!("http://127.0.0.1:{}", p.trim()));
+            return (child, format!("http://127.0.0.1:{}", p.trim()));
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
