@@ -1,9 +1,18 @@
 //! The `keep` command. `main.rs` only calls [`main`].
 
 pub mod access_log;
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod serve;
+pub mod settings;
+
+pub mod client;
+pub mod get;
+pub mod ls;
+pub mod put;
+pub mod share;
+pub mod transfer;
 
 use std::process::ExitCode;
 
@@ -27,6 +36,25 @@ pub enum Command {
         after_help = "Examples:\n  keep serve                      # ./keep-data, default ports\n  keep serve --data /srv/keep --config /etc/keep.toml\n  keep serve --only keepstore --config keep.toml"
     )]
     Serve(serve::ServeArgs),
+    /// Upload files and directories as a new collection; prints its UUID.
+    #[command(after_help = put::EXAMPLES)]
+    Put(put::PutArgs),
+    /// Download a file or (with -r) a directory from a collection.
+    #[command(after_help = get::EXAMPLES)]
+    Get(get::GetArgs),
+    /// List the files in a collection.
+    #[command(after_help = ls::EXAMPLES)]
+    Ls(ls::LsArgs),
+    /// Make, list or revoke read-only sharing links to a collection.
+    #[command(after_help = share::EXAMPLES)]
+    Share(share::ShareArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  keep completions bash > ~/.local/share/bash-completion/completions/keep"
+    )]
+    Completions { shell: clap_complete::Shell },
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
 }
 
 fn init_logging() {
@@ -49,6 +77,22 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => {
             init_logging();
             serve::run(args).await
+        }
+        Command::Put(args) => put::run(args).await,
+        Command::Get(args) => get::run(args).await,
+        Command::Ls(args) => ls::run(args).await,
+        Command::Share(args) => share::run(args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "keep", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Admin(cmd) => {
+            let s = settings::load()?;
+            admin::run(cmd, &s.api_host, &s.token)
+                .await
+                .map_err(CliError::from_message)
         }
     }
 }

@@ -57,7 +57,33 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let mut servers = Vec::new();
     let mut lines = Vec::new();
 
-    if runs(Only::Keepstore) {
+    // Bind every listener first: each service's URL is known before any starts, so the
+    // API can tell clients where keepstore and keep-web are even on port 0.
+    let ks_listener = match runs(Only::Keepstore) {
+        true => Some(bind(cfg.keepstore_listen, "keepstore")?),
+        false => None,
+    };
+    let api_listener = match runs(Only::Api) {
+        true => Some(bind(cfg.api_listen, "the API server")?),
+        false => None,
+    };
+    let keepstore_url = cfg
+        .keepstore_external_url
+        .clone()
+        .or_else(|| ks_listener.as_ref().map(url_of))
+        .unwrap_or_else(|| format!("http://{}", cfg.keepstore_listen));
+    let api_url = cfg
+        .api_external_url
+        .clone()
+        .or_else(|| api_listener.as_ref().map(url_of))
+        .unwrap_or_else(|| format!("http://{}", cfg.api_listen));
+    let web_url = cfg
+        .web_external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.web_listen));
+    let mut notes = Vec::new();
+
+    if let Some(listener) = ks_listener {
         let ks = keepstore::Keepstore::open(keepstore::Config {
             volumes: cfg.volumes.clone(),
             signer: signer.clone(),
@@ -73,7 +99,6 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
                 "check the [keepstore] volumes",
             )
         })?;
-        let listener = bind(cfg.keepstore_listen, "keepstore")?;
         lines.push(format!("  keepstore  {}", url_of(&listener)));
         let app_ks = ks.clone();
         let server = HttpServer::new(move || {
@@ -92,9 +117,69 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         tokio::spawn(ks.run_sweeper());
     }
 
+    if let Some(listener) = api_listener {
+        let api = keep_api::Api::open(keep_api::Config {
+            cluster_id: cfg.cluster_id.clone(),
+            db_path: cfg.data_dir.join("db"),
+            signer: signer.clone(),
+            system_root_token: cfg.system_root_token.clone(),
+            management_token: cfg.management_token.clone(),
+            keepstore_urls: vec![keepstore_url.clone()],
+            web_url: web_url.clone(),
+        })
+        .map_err(|e| {
+            CliError::new(
+                "starting the API server",
+                e.to_string(),
+                format!(
+                    "is another keep serve using {}? stop it, or use another --data",
+                    cfg.data_dir.display()
+                ),
+            )
+        })?;
+        let fail = |e: keep_api::Error| {
+            CliError::new("creating the admin user", e.to_string(), "see the log")
+        };
+        if let Some(admin) = api.bootstrap().map_err(fail)? {
+            let file = cfg.data_dir.join("admin-token");
+            crate::config::write_private(&file, format!("{}\n", admin.expose()).as_bytes())?;
+            notes.push(format!("  admin token  {}", file.display()));
+            match crate::settings::write(&api_url, &admin) {
+                Ok(p) => notes.push(format!("  client settings  {}", p.display())),
+                Err(e) => tracing::warn!("not writing the client settings: {e}"),
+            }
+        } else {
+            notes.push(format!(
+                "  admin token  {}",
+                cfg.data_dir.join("admin-token").display()
+            ));
+        }
+        lines.push(format!("  api  {}", url_of(&listener)));
+        let app_api = api.clone();
+        let server = HttpServer::new(move || {
+            let api = app_api.clone();
+            App::new()
+                .wrap(from_fn(|req, next| access_log::log("api", req, next)))
+                .configure(move |c| api.configure(c))
+        })
+        .listen(listener)
+        .map_err(|e| CliError::new("starting the API server", e.to_string(), ""))?
+        .disable_signals()
+        .shutdown_timeout(30)
+        .run();
+        handles.push(server.handle());
+        servers.push(tokio::spawn(server));
+    }
+
     println!("keep serve: data in {}", cfg.data_dir.display());
     for l in &lines {
         println!("{l}");
+    }
+    for n in &notes {
+        println!("{n}");
+    }
+    if runs(Only::Api) {
+        println!("  try: keep put <directory>   (then open the keep-web URL in a browser)");
     }
     println!("keep serve: ready (Ctrl-C or SIGTERM stops it; in-flight requests finish first)");
     use std::io::Write as _;

@@ -1,1 +1,475 @@
+//! keep-web: Keep's HTTP and WebDAV gateway (DESIGN §5).
+//!
+//! [`KeepWeb::configure`] takes every method and path (one default service): routing
+//! depends on the Host header and on WebDAV methods, so no actix route table fits.
+//! The read path: resolve the URL to a collection version through the API (its index
+//! is parsed once per PDH and shared), find the block slices of the requested bytes in
+//! O(log n), and stream them from keepstore with `Range` requests.
 
+mod dav;
+mod error;
+mod path;
+mod read;
+mod time;
+mod upstream;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use base64::Engine;
+use keep_format::Token;
+
+pub use error::Error;
+
+use path::{Node, Parsed};
+use upstream::Upstream;
+
+/// What `keep serve` hands keep-web.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The API server, e.g. `http://127.0.0.1:8003`.
+    pub api_url: String,
+    /// Keepstore base URLs; empty: ask `GET {api_url}/arvados/v1/config`.
+    pub keepstore_urls: Vec<String>,
+    /// Collection vhosts are `<id>.<domain>` and `<id>--<domain>`.
+    pub domain: String,
+    /// The attachment-only download host (`host` or `host:port`; the port is ignored).
+    /// `None`: the host of `external_url`. `Some("")`: none.
+    pub download_host: Option<String>,
+    /// Honour credentials on every host (only for trusted content).
+    pub trust_all_content: bool,
+    /// Tried last, and the only token used where credentials are not honoured.
+    pub anonymous_token: Option<Token>,
+    /// Bearer token for `/_health/ping` and `/metrics`; empty: those answer 404.
+    pub management_token: String,
+    /// keep-web's own URL as clients see it.
+    pub external_url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            api_url: "http://127.0.0.1:8003".into(),
+            keepstore_urls: Vec::new(),
+            domain: "localhost".into(),
+            download_host: None,
+            trust_all_content: false,
+            anonymous_token: None,
+            management_token: String::new(),
+            external_url: "http://127.0.0.1:9002".into(),
+        }
+    }
+}
+
+/// The gateway: cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct KeepWeb {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: Config,
+    domain: String,
+    download_host: Option<String>,
+    up: Arc<Upstream>,
+    requests: AtomicU64,
+    errors: AtomicU64,
+    bytes_out: Arc<AtomicU64>,
+}
+
+/// `host[:port]` → lowercase host.
+fn strip_port(h: &str) -> String {
+    let h = h.trim().to_ascii_lowercase();
+    if h.starts_with('[') {
+        return match h.find(']') {
+            Some(i) => h[..=i].to_string(),
+            None => h,
+        };
+    }
+    match h.rsplit_once(':') {
+        Some((a, p)) if p.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
+        _ => h,
+    }
+}
+
+impl KeepWeb {
+    pub fn new(cfg: Config) -> Result<KeepWeb, Error> {
+        let download_host = match &cfg.download_host {
+            Some(h) if h.is_empty() => None,
+            Some(h) => Some(strip_port(h)),
+            None => {
+                let rest = cfg
+                    .external_url
+                    .split_once("://")
+                    .map(|(_, r)| r)
+                    .unwrap_or(&cfg.external_url);
+                let host = rest.split('/').next().unwrap_or_default();
+                (!host.is_empty()).then(|| strip_port(host))
+            }
+        };
+        let domain = cfg.domain.trim_matches('.').to_ascii_lowercase();
+        if domain.is_empty() {
+            return Err(Error::Config("web domain is empty".into()));
+        }
+        let up = Arc::new(Upstream::new(&cfg.api_url, cfg.keepstore_urls.clone())?);
+        Ok(KeepWeb {
+            inner: Arc::new(Inner {
+                cfg,
+                domain,
+                download_host,
+                up,
+                requests: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                bytes_out: Arc::new(AtomicU64::new(0)),
+            }),
+        })
+    }
+
+    /// Registers the gateway as the default service: it answers every method and path.
+    pub fn configure(&self, c: &mut web::ServiceConfig) {
+        let kw = self.clone();
+        c.default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let kw = kw.clone();
+            async move { kw.serve(req, body).await }
+        }));
+    }
+
+    async fn serve(&self, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+        let started = Instant::now();
+        let inner = &self.inner;
+        inner.requests.fetch_add(1, Ordering::Relaxed);
+        let mut resp = match inner.route(&req, &body).await {
+            Ok(r) => r,
+            Err(e) => e.error_response(),
+        };
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(
+                "Content-Range, Content-Length, Content-Type, ETag, Last-Modified, DAV, Lock-Token",
+            ),
+        );
+        if resp.status().is_server_error() {
+            inner.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(
+            method = %req.method(),
+            path = %path::redact(req.uri().path()),
+            status = resp.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "keep-web request"
+        );
+        resp
+    }
+}
+
+/// What a request may use and how its answer must look, decided before resolving.
+pub(crate) struct Ctx {
+    pub attachment: bool,
+    pub parsed: Parsed,
+}
+
+impl Inner {
+    fn vhost_id(&self, host: &str) -> Option<String> {
+        let d = &self.domain;
+        let label = host
+            .strip_suffix(d.as_str())
+            .and_then(|p| p.strip_suffix('.').or_else(|| p.strip_suffix("--")))?;
+        if label.is_empty() || label.contains('.') {
+            return None;
+        }
+        path::coll_id(label).map(|_| label.to_string())
+    }
+
+    async fn route(&self, req: &HttpRequest, body: &web::Bytes) -> Result<HttpResponse, Error> {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(strip_port)
+            .filter(|h| !h.is_empty());
+        let vhost = host.as_deref().and_then(|h| self.vhost_id(h));
+        let raw_path = req.uri().path();
+        let method = req.method().as_str();
+        if vhost.is_none() && (raw_path == "/_health/ping" || raw_path == "/metrics") {
+            return self.management(req, raw_path);
+        }
+        if method == "OPTIONS" && req.headers().contains_key("access-control-request-method") {
+            return Ok(dav::preflight());
+        }
+        let parsed = path::parse(raw_path, vhost.as_deref())?;
+        let creds_ok = vhost.is_some()
+            || self.cfg.trust_all_content
+            || (host.is_some() && host == self.download_host);
+        let attachment = vhost.is_none()
+            && !self.cfg.trust_all_content
+            && host.is_some()
+            && host == self.download_host;
+
+        // tokens offered in the query string or a POST form
+        let query = req.uri().query().unwrap_or_default();
+        let mut query_tokens = path::query_values(query, "api_token");
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if method == "POST" && is_form {
+            let form = std::str::from_utf8(body).unwrap_or_default();
+            query_tokens.extend(path::query_values(form, "api_token"));
+        }
+        let webdav = !matches!(method, "GET" | "HEAD" | "POST");
+        if !query_tokens.is_empty() && host.is_some() {
+            if !creds_ok {
+                return Err(Error::BadRequest(
+                    "api_token in a URL or form is refused on this host: a page served here \
+                     could read your other collections with it. Use a collection host \
+                     (<id>.<domain>), the download host, or a /t=<token>/ sharing URL"
+                        .into(),
+                ));
+            }
+            if !webdav {
+                if let Some(t) = query_tokens.first() {
+                    return Ok(self.cookie_redirect(req, query, t));
+                }
+            }
+        }
+
+        match method {
+            "OPTIONS" => return Ok(dav::options()),
+            "GET" | "HEAD" | "PROPFIND" | "LOCK" | "UNLOCK" => {}
+            _ => return Err(Error::MethodNotAllowed),
+        }
+
+        // candidate tokens, in order
+        let mut client: Vec<Option<Token>> = Vec::new();
+        let t_mode = parsed.path_token.is_some();
+        if let Some(t) = &parsed.path_token {
+            client.push(Some(t.parse().map_err(|_| Error::NotFound)?));
+        } else if creds_ok {
+            for t in self.client_tokens(req, &query_tokens) {
+                client.push(t.parse().ok());
+            }
+        }
+        let ctx = Ctx { attachment, parsed };
+        let mut seen_denial = false;
+        let mut tries: Vec<(Option<Token>, bool)> = client.into_iter().map(|t| (t, true)).collect();
+        if !t_mode {
+            if let Some(a) = &self.cfg.anonymous_token {
+                tries.push((Some(a.clone()), false));
+            }
+        }
+        if tries.is_empty() {
+            tries.push((None, false));
+        }
+        for (tok, is_client) in tries {
+            let Some(tok) = tok else {
+                // no token at all: only the static listings resolve
+                if let Some(n) = path::static_node(&ctx.parsed) {
+                    return self.act(req, body, &ctx, n, None).await;
+                }
+                continue;
+            };
+            match path::resolve(&self.up, &ctx.parsed, &tok).await {
+                Ok(n) => return self.act(req, body, &ctx, n, Some(tok)).await,
+                Err(Error::NotFound) => seen_denial |= is_client,
+                Err(Error::Unauthorized) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if t_mode || seen_denial {
+            Err(Error::NotFound)
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// Header, Basic, query and cookie credentials, in the order DESIGN §5 gives.
+    fn client_tokens(&self, req: &HttpRequest, query_tokens: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            let (scheme, rest) = a.trim().split_once(' ').unwrap_or((a, ""));
+            let rest = rest.trim();
+            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth2") {
+                out.push(rest.to_string());
+            } else if scheme.eq_ignore_ascii_case("basic") {
+                let dec = base64::engine::general_purpose::STANDARD
+                    .decode(rest)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok());
+                if let Some((user, pass)) = dec.as_deref().and_then(|d| d.split_once(':')) {
+                    if !user.is_empty() && !pass.is_empty() {
+                        out.push(pass.to_string());
+                    }
+                }
+            }
+        }
+        out.extend(query_tokens.iter().cloned());
+        for v in req.headers().get_all(header::COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            for kv in v.split(';') {
+                if let Some(("api_token", val)) = kv.trim().split_once('=') {
+                    let val = val.trim_matches('"');
+                    let dec = base64::engine::general_purpose::URL_SAFE
+                        .decode(val)
+                        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(val))
+                        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(val))
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok());
+                    if let Some(t) = dec {
+                        out.push(t);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// 303 to the same path without `api_token`, the token moved into a cookie.
+    fn cookie_redirect(&self, req: &HttpRequest, query: &str, token: &str) -> HttpResponse {
+        let rest: Vec<&str> = query
+            .split('&')
+            .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some("api_token"))
+            .collect();
+        let host_port = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let mut loc = format!("//{host_port}{}", req.uri().path());
+        if !rest.is_empty() {
+            loc.push('?');
+            loc.push_str(&rest.join("&"));
+        }
+        let https = req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .map(|p| p.eq_ignore_ascii_case("https"))
+            .unwrap_or(req.connection_info().scheme() == "https");
+        let mut cookie = format!(
+            "api_token={}; Path=/; HttpOnly; SameSite=Lax",
+            base64::engine::general_purpose::URL_SAFE.encode(token)
+        );
+        if https {
+            cookie.push_str("; Secure");
+        }
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, loc))
+            .insert_header((header::SET_COOKIE, cookie))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
+    }
+
+    async fn act(
+        &self,
+        req: &HttpRequest,
+        body: &web::Bytes,
+        ctx: &Ctx,
+        node: Node,
+        token: Option<Token>,
+    ) -> Result<HttpResponse, Error> {
+        let method = req.method().as_str();
+        match method {
+            "GET" | "HEAD" => match node {
+                Node::Coll {
+                    view,
+                    path,
+                    dir: false,
+                } => {
+                    let tok = token.ok_or(Error::Unauthorized)?;
+                    read::serve_file(
+                        self.up_handle(),
+                        req,
+                        ctx,
+                        &view,
+                        &path,
+                        tok,
+                        self.bytes_out.clone(),
+                    )
+                }
+                n => {
+                    if !ctx.parsed.trailing {
+                        let mut loc = format!("{}/", req.uri().path());
+                        if let Some(q) = req.uri().query() {
+                            loc.push('?');
+                            loc.push_str(q);
+                        }
+                        return Ok(HttpResponse::SeeOther()
+                            .insert_header((header::LOCATION, loc))
+                            .finish());
+                    }
+                    Ok(dav::html_listing(&ctx.parsed, &n))
+                }
+            },
+            "PROPFIND" => dav::propfind(req, body, ctx, node),
+            "LOCK" => Ok(dav::lock(req)),
+            "UNLOCK" => Ok(HttpResponse::NoContent().finish()),
+            _ => Err(Error::MethodNotAllowed),
+        }
+    }
+
+    fn up_handle(&self) -> &Arc<Upstream> {
+        &self.up
+    }
+
+    fn management(&self, req: &HttpRequest, path: &str) -> Result<HttpResponse, Error> {
+        let want = &self.cfg.management_token;
+        if want.is_empty() {
+            return Err(Error::NotFound);
+        }
+        let got = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let ok: bool = got.len() == want.len()
+            && got
+                .bytes()
+                .zip(want.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !ok {
+            return Err(if got.is_empty() {
+                Error::Unauthorized
+            } else {
+                Error::Forbidden("wrong management token".into())
+            });
+        }
+        if path == "/_health/ping" {
+            return Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body("{\"health\":\"OK\"}\n"));
+        }
+        let text = format!(
+            "# HELP keepweb_requests_total Requests received.\n\
+             # TYPE keepweb_requests_total counter\n\
+             keepweb_requests_total {}\n\
+             # HELP keepweb_errors_total Requests answered with a 5xx status.\n\
+             # TYPE keepweb_errors_total counter\n\
+             keepweb_errors_total {}\n\
+             # HELP keepweb_file_bytes_total File bytes sent.\n\
+             # TYPE keepweb_file_bytes_total counter\n\
+             keepweb_file_bytes_total {}\n\
+             # EOF\n",
+            self.requests.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+            self.bytes_out.load(Ordering::Relaxed),
+        );
+        Ok(HttpResponse::Ok()
+            .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+            .body(text))
+    }
+}

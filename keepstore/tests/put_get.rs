@@ -165,7 +165,9 @@ fn raw_put_big(s: &common::Server, head: String, body_len: usize) -> String {
             }
         }
     }
-    drop(sock);
+    // shutdown (not drop): the writer's clone shares the socket, and a server that has
+    // answered and stopped reading would otherwise leave it blocked forever
+    let _ = sock.shutdown(std::net::Shutdown::Both);
     let _ = writer.join();
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -211,7 +213,7 @@ async fn too_large_is_413_and_stores_nothing() {
         });
         let mut out = vec![0u8; 4096];
         let n = sock.read(&mut out).unwrap_or(0);
-        drop(sock);
+        let _ = sock.shutdown(std::net::Shutdown::Both);
         let _ = writer.join();
         String::from_utf8_lossy(&out[..n]).into_owned()
     });
@@ -219,13 +221,16 @@ async fn too_large_is_413_and_stores_nothing() {
     s.assert_clean().await;
 
     // and reqwest sees the 413 too for a declared-too-large body of exactly max + 1
-    let r = s
-        .client
-        .put(format!("{}/{hash}", s.base))
-        .header("Authorization", s.bearer())
-        .body(vec![0u8; max + 1])
-        .send()
-        .await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        s.client
+            .put(format!("{}/{hash}", s.base))
+            .header("Authorization", s.bearer())
+            .body(vec![0u8; max + 1])
+            .send(),
+    )
+    .await
+    .expect("a refused upload must not hang the client");
     if let Ok(r) = r {
         assert_eq!(r.status(), 413);
     }

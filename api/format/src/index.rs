@@ -67,19 +67,20 @@ impl FileIndex {
         dirs.insert(String::new(), Vec::new());
 
         fn add_dir_chain(dirs: &mut HashMap<String, Vec<DirEntry>>, path: &str) {
-            // make sure `path` and all its ancestors exist and are listed in their parents
-            let mut p = path.to_string();
-            while !p.is_empty() && !dirs.contains_key(&p) {
-                dirs.insert(p.clone(), Vec::new());
-                let (parent, name) = match p.rsplit_once('/') {
-                    Some((a, b)) => (a.to_string(), b.to_string()),
-                    None => (String::new(), p.clone()),
-                };
-                dirs.entry(parent.clone()).or_default().push(DirEntry {
-                    name,
+            // make sure `path` and all its ancestors exist and are listed in their
+            // parents (ancestors first, so a directory holding only directories is
+            // listed too)
+            if path.is_empty() || dirs.contains_key(path) {
+                return;
+            }
+            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+            add_dir_chain(dirs, parent);
+            dirs.insert(path.to_string(), Vec::new());
+            if let Some(children) = dirs.get_mut(parent) {
+                children.push(DirEntry {
+                    name: name.to_string(),
                     kind: EntryKind::Dir,
                 });
-                p = parent;
             }
         }
 

@@ -96,6 +96,28 @@ fn escapes_round_trip() {
 }
 
 #[test]
+fn index_lists_directories_that_hold_only_directories() {
+    let mut m = Manifest::new();
+    m.put_dir("a/b/c").unwrap();
+    m.put_file("x/y/z", [(fake(1, 3), 0, 3)]).unwrap();
+    let idx = FileIndex::new(&Manifest::parse(&m.to_text()).unwrap());
+    let names = |p: &str| -> Vec<String> {
+        idx.list(p)
+            .unwrap_or_else(|| panic!("{p:?} is not listed"))
+            .iter()
+            .map(|e| e.name.clone())
+            .collect()
+    };
+    assert_eq!(names(""), ["a", "x"]);
+    assert_eq!(names("a"), ["b"]);
+    assert_eq!(names("a/b"), ["c"]);
+    assert!(names("a/b/c").is_empty());
+    assert_eq!(names("x"), ["y"]);
+    assert_eq!(names("x/y"), ["z"]);
+    assert_eq!(idx.stat("a/b"), Some(EntryKind::Dir));
+}
+
+#[test]
 fn empty_manifest_and_pinned_pdh() {
     let m = Manifest::parse("").unwrap();
     assert_eq!(m.to_text(), "");

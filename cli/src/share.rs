@@ -1,0 +1,134 @@
+//! `keep share ID [--expires D]`: a read-only sharing URL for one collection
+//! (`<web>/c=<uuid>/t=<secret>/_/`), made from a token scoped to that collection;
+//! `keep share --list ID` lists those tokens; `keep share --revoke TOKEN_UUID` revokes one.
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::client::{broken_pipe_ok, parse_target, rfc3339, unix_now, Client};
+use crate::error::CliError;
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The collection to share (UUID; a PDH is resolved to its collection).
+    #[arg(value_name = "ID", required_unless_present = "revoke")]
+    pub id: Option<String>,
+    /// How long the link works, like 90m, 12h, 7d (default: until revoked).
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub expires: Option<Duration>,
+    /// List the sharing tokens of ID: `<token uuid> <expires_at|never>`.
+    #[arg(long, conflicts_with_all = ["revoke", "expires"])]
+    pub list: bool,
+    /// Revoke a sharing token (its UUID, from --list).
+    #[arg(long, value_name = "TOKEN_UUID", conflicts_with = "expires")]
+    pub revoke: Option<String>,
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    keep_format::parse_duration(s).map_err(|e| e.to_string())
+}
+
+pub const EXAMPLES: &str = "Examples:
+  keep share zzzzz-4zz18-0123456789abcde --expires 7d
+  curl -O \"$(keep share zzzzz-4zz18-0123456789abcde)reads.fq\"
+  keep share --list zzzzz-4zz18-0123456789abcde
+  keep share --revoke zzzzz-gj3su-0123456789abcde";
+
+fn scopes(uuid: &str) -> [String; 2] {
+    [
+        format!("GET /arvados/v1/collections/{uuid}"),
+        format!("GET /arvados/v1/collections/{uuid}/"),
+    ]
+}
+
+async fn resolve_uuid(client: &Client, id: &str) -> Result<String, CliError> {
+    let t = parse_target(id)?;
+    let rec = client.collection(&t.id).await?;
+    rec["uuid"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            CliError::usage(
+                format!("sharing {id}"),
+                "a portable data hash names content, not a collection that can be shared",
+                "share the collection's UUID",
+            )
+        })
+}
+
+fn print(line: &str) -> Result<(), CliError> {
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{line}").map_err(|e| broken_pipe_ok(e, "writing to stdout"))
+}
+
+pub async fn run(args: ShareArgs) -> Result<(), CliError> {
+    let client = Client::connect().await?;
+    if let Some(tok) = &args.revoke {
+        client
+            .api_delete(
+                &format!("api_client_authorizations/{tok}"),
+                &format!("revoking token {tok}"),
+            )
+            .await?;
+        return print(tok);
+    }
+    let Some(id) = args.id.as_deref() else {
+        return Err(CliError::usage(
+            "keep share",
+            "no collection given",
+            "give a collection UUID",
+        ));
+    };
+    let uuid = resolve_uuid(&client, id).await?;
+    let want = scopes(&uuid);
+    if args.list {
+        let v = client
+            .api_get_query(
+                "api_client_authorizations",
+                &[("limit", "1000".to_string())],
+                "listing tokens",
+            )
+            .await?;
+        for t in v["items"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let sc: Vec<&str> = t["scopes"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if sc.len() == 2 && want.iter().all(|w| sc.contains(&w.as_str())) {
+                let exp = t["expires_at"].as_str().unwrap_or("never");
+                print(&format!("{} {exp}", t["uuid"].as_str().unwrap_or("?")))?;
+            }
+        }
+        return Ok(());
+    }
+    let web = client.web_url.clone().ok_or_else(|| {
+        CliError::new(
+            format!("sharing {uuid}"),
+            "the API server does not know keep-web's URL",
+            "set [web] external_url in the cluster's configuration",
+        )
+    })?;
+    let mut t = json!({ "scopes": want });
+    if let Some(d) = args.expires {
+        t["expires_at"] = json!(rfc3339(unix_now().saturating_add(d.as_secs())));
+    }
+    let v = client
+        .api_post(
+            "api_client_authorizations",
+            json!({ "api_client_authorization": t }),
+            &format!("creating a sharing token for {uuid}"),
+        )
+        .await?;
+    let secret = v["api_token"].as_str().ok_or_else(|| {
+        CliError::new(
+            format!("creating a sharing token for {uuid}"),
+            "the API's answer has no api_token",
+            "check that KEEP_API_HOST is a Keep API server",
+        )
+    })?;
+    print(&format!("{web}/c={uuid}/t={secret}/_/"))
+}

@@ -1,0 +1,460 @@
+//! Listings (HTML and PROPFIND multistatus), OPTIONS, LOCK/UNLOCK.
+//!
+//! The XML is written with quick-xml's writer, one `<D:response>` at a time, so a
+//! multistatus streams: the first entry leaves before the last is built.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::stream;
+use keep_format::EntryKind;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::Writer;
+
+use crate::error::Error;
+use crate::path::{encode, Node, Parsed};
+use crate::upstream::View;
+use crate::Ctx;
+
+/// What a read-only target allows.
+pub const READ_METHODS: &str = "OPTIONS, GET, HEAD, PROPFIND, LOCK, UNLOCK";
+
+/// One listed thing.
+pub struct Entry {
+    pub name: String,
+    pub dir: bool,
+    pub size: Option<u64>,
+    pub modified: SystemTime,
+    pub etag: Option<String>,
+}
+
+pub fn preflight() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "GET, HEAD, OPTIONS, POST, PROPFIND, LOCK, UNLOCK, PUT, DELETE, MKCOL, COPY, MOVE",
+        ))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type, Range, Depth, Destination, If, If-Match, \
+             If-None-Match, If-Modified-Since, If-Range, Overwrite, Timeout, Lock-Token",
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+pub fn options() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("DAV", "1, 2"))
+        .insert_header(("MS-Author-Via", "DAV"))
+        .insert_header((header::ALLOW, READ_METHODS))
+        .finish()
+}
+
+fn file_entry(view: &View, path: &str, name: &str, kind: EntryKind) -> Entry {
+    match kind {
+        EntryKind::Dir => Entry {
+            name: name.to_string(),
+            dir: true,
+            size: None,
+            modified: view.modified,
+            etag: None,
+        },
+        EntryKind::File { size } => Entry {
+            name: name.to_string(),
+            dir: false,
+            size: Some(size),
+            modified: view.modified,
+            etag: crate::read::file_etag(view, path),
+        },
+    }
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Entries under a collection directory, depth-first when `recurse`, with their hrefs
+/// relative to that directory (already %-encoded). Lazy: nothing is built ahead.
+struct CollWalk {
+    view: Arc<View>,
+    /// (directory path in the collection, its relative href, next child index)
+    stack: Vec<(String, String, usize)>,
+    recurse: bool,
+}
+
+impl Iterator for CollWalk {
+    type Item = (String, Entry);
+    fn next(&mut self) -> Option<(String, Entry)> {
+        loop {
+            let (dir, href, i) = self.stack.last_mut()?;
+            let list = self.view.index.list(dir).unwrap_or(&[]);
+            let Some(de) = list.get(*i) else {
+                self.stack.pop();
+                continue;
+            };
+            *i += 1;
+            let path = join(dir, &de.name);
+            let is_dir = de.kind == EntryKind::Dir;
+            let child_href = format!(
+                "{href}{}{}",
+                encode(&de.name),
+                if is_dir { "/" } else { "" }
+            );
+            let e = file_entry(&self.view, &path, &de.name, de.kind);
+            if is_dir && self.recurse {
+                self.stack.push((path, child_href.clone(), 0));
+            }
+            return Some((child_href, e));
+        }
+    }
+}
+
+type Children = Box<dyn Iterator<Item = (String, Entry)> + Send>;
+
+fn dirs(names: Vec<(String, Option<u64>, SystemTime)>) -> Children {
+    Box::new(names.into_iter().map(|(name, size, modified)| {
+        (
+            format!("{}/", encode(&name)),
+            Entry {
+                name,
+                dir: true,
+                size,
+                modified,
+                etag: None,
+            },
+        )
+    }))
+}
+
+/// The node's own entry and its children (all levels inside a collection if `recurse`).
+fn entries(parsed: &Parsed, node: Node, recurse: bool) -> (Entry, Children) {
+    let name = parsed.segs.last().cloned().unwrap_or_default();
+    let epoch = SystemTime::UNIX_EPOCH;
+    let dir_entry = |modified| Entry {
+        name: name.clone(),
+        dir: true,
+        size: None,
+        modified,
+        etag: None,
+    };
+    match node {
+        Node::Root => (
+            dir_entry(epoch),
+            dirs(vec![
+                ("by_id".into(), None, epoch),
+                ("users".into(), None, epoch),
+            ]),
+        ),
+        Node::ById | Node::Empty => (dir_entry(epoch), Box::new(std::iter::empty())),
+        Node::Users(us) => (
+            dir_entry(epoch),
+            dirs(us.into_iter().map(|(n, _)| (n, None, epoch)).collect()),
+        ),
+        Node::Project(items) => (
+            dir_entry(epoch),
+            dirs(
+                items
+                    .into_iter()
+                    .map(|i| (i.name, i.size.filter(|_| i.is_collection), i.modified))
+                    .collect(),
+            ),
+        ),
+        Node::Coll { view, path, dir } => {
+            let kind = view.index.stat(&path).unwrap_or(EntryKind::Dir);
+            let me = file_entry(&view, &path, &name, kind);
+            if !dir {
+                return (me, Box::new(std::iter::empty()));
+            }
+            let walk = CollWalk {
+                view,
+                stack: vec![(path, String::new(), 0)],
+                recurse,
+            };
+            (me, Box::new(walk))
+        }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// One level of a directory as HTML. Links are relative, so they work under every URL
+/// form (vhost, `/c=`, `/t=` sharing URLs, `/users/…`).
+pub fn html_listing(parsed: &Parsed, node: &Node) -> HttpResponse {
+    let title = format!("/{}", parsed.segs.join("/"));
+    let node_copy = match node {
+        Node::Root => Node::Root,
+        Node::ById => Node::ById,
+        Node::Empty => Node::Empty,
+        Node::Users(u) => Node::Users(u.clone()),
+        Node::Project(i) => Node::Project(i.clone()),
+        Node::Coll { view, path, dir } => Node::Coll {
+            view: view.clone(),
+            path: path.clone(),
+            dir: *dir,
+        },
+    };
+    let (_, children) = entries(parsed, node_copy, false);
+    let mut page = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {t}</title>\
+         <style>body{{font-family:sans-serif}}td{{padding:0 1em}}</style></head>\n\
+         <body><h1>Index of {t}</h1>\n<table>\n\
+         <tr><th>Name</th><th>Size</th><th>Modified</th></tr>\n",
+        t = html_escape(&title)
+    );
+    if !parsed.segs.is_empty() {
+        page.push_str("<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
+    }
+    for (href, e) in children {
+        let shown = if e.dir {
+            format!("{}/", e.name)
+        } else {
+            e.name.clone()
+        };
+        let modified = if e.modified > SystemTime::UNIX_EPOCH {
+            httpdate::fmt_http_date(e.modified)
+        } else {
+            String::new()
+        };
+        page.push_str(&format!(
+            "<tr><td><a href=\"./{}\">{}</a></td><td>{}</td><td>{}</td></tr>\n",
+            html_escape(&href),
+            html_escape(&shown),
+            e.size.map(|s| s.to_string()).unwrap_or_default(),
+            modified
+        ));
+    }
+    page.push_str("</table>\n</body></html>\n");
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(page)
+}
+
+fn write_text<W: std::io::Write>(w: &mut Writer<W>, tag: &str, text: &str) -> std::io::Result<()> {
+    w.create_element(tag)
+        .write_text_content(BytesText::new(text))
+        .map(|_| ())
+}
+
+fn write_response<W: std::io::Write>(
+    w: &mut Writer<W>,
+    href: &str,
+    e: &Entry,
+) -> std::io::Result<()> {
+    {
+        w.create_element("D:response").write_inner_content(|w| {
+            write_text(w, "D:href", href)?;
+            w.create_element("D:propstat").write_inner_content(|w| {
+                w.create_element("D:prop").write_inner_content(|w| {
+                    if e.dir {
+                        w.create_element("D:resourcetype")
+                            .write_inner_content(|w| {
+                                w.create_element("D:collection").write_empty().map(|_| ())
+                            })?;
+                    } else {
+                        w.create_element("D:resourcetype").write_empty()?;
+                    }
+                    write_text(w, "D:displayname", &e.name)?;
+                    if let Some(s) = e.size.filter(|_| !e.dir) {
+                        write_text(w, "D:getcontentlength", &s.to_string())?;
+                    }
+                    write_text(w, "D:getlastmodified", &httpdate::fmt_http_date(e.modified))?;
+                    write_text(
+                        w,
+                        "D:creationdate",
+                        &crate::time::format_rfc3339(e.modified),
+                    )?;
+                    if !e.dir {
+                        let ct = mime_guess::from_path(&e.name).first_or_octet_stream();
+                        write_text(w, "D:getcontenttype", ct.essence_str())?;
+                    }
+                    if let Some(t) = &e.etag {
+                        write_text(w, "D:getetag", t)?;
+                    }
+                    w.create_element("D:supportedlock")
+                        .write_inner_content(|w| {
+                            w.create_element("D:lockentry").write_inner_content(|w| {
+                                w.create_element("D:lockscope").write_inner_content(|w| {
+                                    w.create_element("D:exclusive").write_empty().map(|_| ())
+                                })?;
+                                w.create_element("D:locktype").write_inner_content(|w| {
+                                    w.create_element("D:write").write_empty().map(|_| ())
+                                })?;
+                                Ok(())
+                            })?;
+                            Ok(())
+                        })?;
+                    Ok(())
+                })?;
+                write_text(w, "D:status", "HTTP/1.1 200 OK")
+            })?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+fn response_xml(href: &str, e: &Entry) -> Bytes {
+    let mut w = Writer::new(Vec::with_capacity(512));
+    if write_response(&mut w, href, e).is_err() {
+        // writing into a Vec can't fail; keep the stream well-formed regardless
+        return Bytes::new();
+    }
+    let mut v = w.into_inner();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// Checks a PROPFIND body: empty, or well-formed XML whose root is `propfind`.
+fn check_propfind_body(body: &[u8]) -> Result<(), Error> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(());
+    }
+    let bad = |why: &str| Error::BadRequest(format!("PROPFIND body: {why}"));
+    let mut r = quick_xml::Reader::from_reader(body);
+    let mut depth = 0usize;
+    let mut root_seen = false;
+    let mut buf = Vec::new();
+    loop {
+        match r.read_event_into(&mut buf) {
+            Err(e) => return Err(bad(&e.to_string())),
+            Ok(Event::Eof) => break,
+            Ok(Event::Start(s)) => {
+                if depth == 0 {
+                    if root_seen || s.local_name().as_ref() != b"propfind" {
+                        return Err(bad("the root element must be DAV:propfind"));
+                    }
+                    root_seen = true;
+                }
+                depth += 1;
+            }
+            Ok(Event::Empty(s)) => {
+                if depth == 0 {
+                    if root_seen || s.local_name().as_ref() != b"propfind" {
+                        return Err(bad("the root element must be DAV:propfind"));
+                    }
+                    root_seen = true;
+                }
+            }
+            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Event::Text(t)) if depth == 0 && !t.iter().all(|b| b.is_ascii_whitespace()) => {
+                return Err(bad("text outside the root element"));
+            }
+            Ok(_) => {}
+        }
+        buf.clear();
+    }
+    if depth != 0 || !root_seen {
+        return Err(bad("not a complete XML document"));
+    }
+    Ok(())
+}
+
+pub fn propfind(
+    req: &HttpRequest,
+    body: &[u8],
+    ctx: &Ctx,
+    node: Node,
+) -> Result<HttpResponse, Error> {
+    let depth = req
+        .headers()
+        .get("depth")
+        .map(|v| v.to_str().unwrap_or("bad").trim().to_ascii_lowercase());
+    let recurse = match depth.as_deref() {
+        Some("0") => None,
+        Some("1") => Some(false),
+        Some("infinity") | None => Some(true),
+        Some(_) => return Err(Error::BadRequest("Depth must be 0, 1 or infinity".into())),
+    };
+    check_propfind_body(body)?;
+    if recurse == Some(true) && !matches!(node, Node::Coll { .. }) {
+        return Err(Error::FiniteDepth);
+    }
+    let is_dir = !matches!(node, Node::Coll { dir: false, .. });
+    let mut href = req.uri().path().to_string();
+    if is_dir && !href.ends_with('/') {
+        href.push('/');
+    }
+    let (me, children) = entries(&ctx.parsed, node, recurse == Some(true));
+    let children: Children = if recurse.is_none() {
+        Box::new(std::iter::empty())
+    } else {
+        children
+    };
+    let mut head = Vec::new();
+    {
+        let mut w = Writer::new(&mut head);
+        let _ = w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)));
+    }
+    head.extend_from_slice(b"\n<D:multistatus xmlns:D=\"DAV:\">\n");
+    let first = response_xml(&href, &me);
+    let base = href.clone();
+    let items = children.map(move |(rel, e)| response_xml(&format!("{base}{rel}"), &e));
+    let all = std::iter::once(Bytes::from(head))
+        .chain(std::iter::once(first))
+        .chain(items)
+        .chain(std::iter::once(Bytes::from_static(b"</D:multistatus>\n")))
+        .map(Ok::<Bytes, Error>);
+    Ok(HttpResponse::build(StatusCode::MULTI_STATUS)
+        .content_type("application/xml; charset=utf-8")
+        .streaming(stream::iter(all)))
+}
+
+/// LOCK as a no-op: a fresh token and a lockdiscovery body.
+pub fn lock(req: &HttpRequest) -> HttpResponse {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    let tok = format!(
+        "opaquelocktoken:{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    );
+    let mut root = Vec::new();
+    {
+        let mut w = Writer::new(&mut root);
+        let _ = w.write_event(Event::Text(BytesText::new(req.uri().path())));
+    }
+    let root = String::from_utf8_lossy(&root);
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+         <D:prop xmlns:D=\"DAV:\"><D:lockdiscovery><D:activelock>\
+         <D:locktype><D:write/></D:locktype><D:lockscope><D:exclusive/></D:lockscope>\
+         <D:depth>infinity</D:depth><D:timeout>Second-3600</D:timeout>\
+         <D:locktoken><D:href>{tok}</D:href></D:locktoken>\
+         <D:lockroot><D:href>{root}</D:href></D:lockroot>\
+         </D:activelock></D:lockdiscovery></D:prop>\n"
+    );
+    HttpResponse::Ok()
+        .content_type("application/xml; charset=utf-8")
+        .insert_header(("Lock-Token", format!("<{tok}>")))
+        .body(body)
+}

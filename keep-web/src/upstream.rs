@@ -1,0 +1,330 @@
+//! Talking to the API server and the keepstores, and the shared manifest cache.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use keep_format::{FileIndex, Hash, Locator, Manifest, Pdh, Token};
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// Page size for list calls (the API's maximum).
+const PAGE: usize = 1000;
+/// Parsed manifests kept (by PDH).
+const CACHE_ENTRIES: usize = 256;
+
+/// One collection version as a request sees it: the shared index plus the block
+/// signatures the API gave this request's token.
+pub struct View {
+    pub modified: SystemTime,
+    pub index: Arc<FileIndex>,
+    sigs: HashMap<Hash, Locator>,
+}
+
+impl View {
+    /// The locator to send to keepstore for `l` (signed for this request's token).
+    pub fn signed(&self, l: &Locator) -> Locator {
+        self.sigs.get(&l.hash).cloned().unwrap_or_else(|| l.clone())
+    }
+}
+
+/// A child of a project, filter group or user home as the API lists it.
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub uuid: String,
+    pub name: String,
+    pub is_collection: bool,
+    pub size: Option<u64>,
+    pub modified: SystemTime,
+}
+
+pub struct Upstream {
+    http: reqwest::Client,
+    api_url: String,
+    keepstores: tokio::sync::OnceCell<Vec<String>>,
+    configured_keepstores: Vec<String>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    map: HashMap<Pdh, Arc<FileIndex>>,
+    order: VecDeque<Pdh>,
+}
+
+fn api_status(st: reqwest::StatusCode, what: &str) -> Error {
+    match st.as_u16() {
+        401 => Error::Unauthorized,
+        403 | 404 => Error::NotFound,
+        400 | 422 => Error::NotFound,
+        _ => Error::Upstream(format!("API answered {st} for {what}")),
+    }
+}
+
+fn modified(v: &Value) -> SystemTime {
+    v.get("modified_at")
+        .and_then(Value::as_str)
+        .and_then(crate::time::parse_rfc3339)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+impl Upstream {
+    pub fn new(api_url: &str, keepstores: Vec<String>) -> Result<Upstream, Error> {
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(Upstream {
+            http,
+            api_url: api_url.trim_end_matches('/').to_string(),
+            keepstores: tokio::sync::OnceCell::new(),
+            configured_keepstores: keepstores
+                .into_iter()
+                .map(|u| u.trim_end_matches('/').to_string())
+                .collect(),
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    async fn api_get(
+        &self,
+        path: &str,
+        token: &Token,
+        query: &[(&str, String)],
+    ) -> Result<Value, Error> {
+        let what = path.split('?').next().unwrap_or(path);
+        let r = self
+            .http
+            .get(format!("{}{path}", self.api_url))
+            .query(query)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(|e| Error::Upstream(format!("API request {what}: {e}")))?;
+        if !r.status().is_success() {
+            return Err(api_status(r.status(), what));
+        }
+        r.json()
+            .await
+            .map_err(|e| Error::Upstream(format!("API response for {what}: {e}")))
+    }
+
+    /// A collection by UUID or PDH, with its index (parsed once per PDH).
+    pub async fn collection(&self, id: &str, token: &Token) -> Result<Arc<View>, Error> {
+        let v = self
+            .api_get(&format!("/arvados/v1/collections/{id}"), token, &[])
+            .await?;
+        let text = v
+            .get("manifest_text")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let pdh: Pdh = v
+            .get("portable_data_hash")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Upstream("collection without portable_data_hash".into()))?
+            .parse()
+            .map_err(|e| Error::Upstream(format!("collection portable_data_hash: {e}")))?;
+        let cached = self
+            .cache
+            .lock()
+            .map_err(|_| Error::Internal("cache lock poisoned".into()))?
+            .map
+            .get(&pdh)
+            .cloned();
+        let index = match cached {
+            Some(i) => i,
+            None => {
+                let m = Manifest::parse(text)
+                    .map_err(|e| Error::Upstream(format!("manifest of {id}: {e}")))?;
+                let i = Arc::new(FileIndex::new(&m));
+                let mut c = self
+                    .cache
+                    .lock()
+                    .map_err(|_| Error::Internal("cache lock poisoned".into()))?;
+                if c.map.insert(pdh, i.clone()).is_none() {
+                    c.order.push_back(pdh);
+                    while c.order.len() > CACHE_ENTRIES {
+                        if let Some(old) = c.order.pop_front() {
+                            c.map.remove(&old);
+                        }
+                    }
+                }
+                i
+            }
+        };
+        // the signed locators: cheaper than a parse, and per token
+        let sigs = text
+            .split_ascii_whitespace()
+            .filter(|w| w.len() > 66 && w.contains("+A"))
+            .filter_map(|w| w.parse::<Locator>().ok())
+            .map(|l| (l.hash, l))
+            .collect();
+        Ok(Arc::new(View {
+            modified: modified(&v),
+            index,
+            sigs,
+        }))
+    }
+
+    async fn list_all(&self, path: &str, token: &Token) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        loop {
+            let v = self
+                .api_get(
+                    path,
+                    token,
+                    &[
+                        ("limit", PAGE.to_string()),
+                        ("offset", out.len().to_string()),
+                    ],
+                )
+                .await?;
+            let items = match v.get("items") {
+                Some(Value::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            };
+            let avail = v
+                .get("items_available")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize;
+            let n = items.len();
+            out.extend(items);
+            if n == 0 || out.len() >= avail {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// What a project, filter group or user's home contains.
+    pub async fn contents(&self, uuid: &str, token: &Token) -> Result<Vec<Item>, Error> {
+        let items = self
+            .list_all(&format!("/arvados/v1/groups/{uuid}/contents"), token)
+            .await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for v in items {
+            let Some(u) = v.get("uuid").and_then(Value::as_str) else {
+                continue;
+            };
+            let is_collection = u.get(6..11) == Some("4zz18");
+            let name = v
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(u)
+                .replace('/', "_");
+            if name == "." || name == ".." || !seen.insert(name.clone()) {
+                continue;
+            }
+            out.push(Item {
+                uuid: u.to_string(),
+                name,
+                is_collection,
+                size: v.get("file_size_total").and_then(Value::as_u64),
+                modified: modified(&v),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Checks that `uuid` (a group) is readable.
+    pub async fn group(&self, uuid: &str, token: &Token) -> Result<(), Error> {
+        self.api_get(&format!("/arvados/v1/groups/{uuid}"), token, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// (username, uuid) of each user the token may read.
+    pub async fn users(&self, token: &Token) -> Result<Vec<(String, String)>, Error> {
+        let items = self.list_all("/arvados/v1/users", token).await?;
+        let mut out: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|v| {
+                let name = v.get("username").and_then(Value::as_str)?;
+                let uuid = v.get("uuid").and_then(Value::as_str)?;
+                (!name.is_empty() && !name.contains('/'))
+                    .then(|| (name.to_string(), uuid.to_string()))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn keepstore_urls(&self) -> Result<&[String], Error> {
+        self.keepstores
+            .get_or_try_init(|| async {
+                if !self.configured_keepstores.is_empty() {
+                    return Ok(self.configured_keepstores.clone());
+                }
+                let r = self
+                    .http
+                    .get(format!("{}/arvados/v1/config", self.api_url))
+                    .send()
+                    .await
+                    .map_err(|e| Error::Upstream(format!("API config: {e}")))?;
+                let v: Value = r
+                    .json()
+                    .await
+                    .map_err(|e| Error::Upstream(format!("API config: {e}")))?;
+                let urls: Vec<String> = match v.get("keepstore_urls") {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|u| u.trim_end_matches('/').to_string())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if urls.is_empty() {
+                    return Err(Error::Upstream("the API lists no keepstores".into()));
+                }
+                Ok::<Vec<String>, Error>(urls)
+            })
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// Bytes `[off, off+len)` of one block, streamed (keepstore verifies the slice).
+    pub async fn block_slice(
+        &self,
+        locator: &Locator,
+        off: u64,
+        len: u64,
+        token: &Token,
+    ) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
+        let mut last = Error::Upstream(format!("no keepstore has block {}", locator.hash));
+        for ks in self.keepstore_urls().await? {
+            let r = self
+                .http
+                .get(format!("{ks}/{locator}"))
+                .bearer_auth(token.expose())
+                .header("Range", format!("bytes={off}-{}", off + len - 1))
+                .send()
+                .await;
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    last = Error::Upstream(format!("keepstore {ks}: {e}"));
+                    continue;
+                }
+            };
+            let st = r.status().as_u16();
+            let whole = st == 200 && off == 0 && len == locator.size;
+            if st == 206 || whole {
+                if r.content_length().is_some_and(|n| n != len) {
+                    return Err(Error::Upstream(format!(
+                        "keepstore {ks} sent a slice of the wrong length"
+                    )));
+                }
+                return Ok(r
+                    .bytes_stream()
+                    .map_err(|e| Error::Upstream(format!("reading a block: {e}")))
+                    .boxed());
+            }
+            last = Error::Upstream(format!("keepstore {ks} answered {st} for a block"));
+        }
+        Err(last)
+    }
+}
