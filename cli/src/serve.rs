@@ -67,6 +67,10 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         true => Some(bind(cfg.api_listen, "the API server")?),
         false => None,
     };
+    let web_listener = match runs(Only::Web) {
+        true => Some(bind(cfg.web_listen, "keep-web")?),
+        false => None,
+    };
     let keepstore_url = cfg
         .keepstore_external_url
         .clone()
@@ -80,7 +84,18 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let web_url = cfg
         .web_external_url
         .clone()
+        .or_else(|| web_listener.as_ref().map(url_of))
         .unwrap_or_else(|| format!("http://{}", cfg.web_listen));
+    let mut anonymous_token = match &cfg.web_anonymous_token {
+        Some(t) => Some(t.parse::<keep_format::Token>().map_err(|e| {
+            CliError::new(
+                "reading [web] anonymous_token",
+                e.to_string(),
+                "use a token printed by `keep token create --user <anonymous user uuid>`",
+            )
+        })?),
+        None => None,
+    };
     let mut notes = Vec::new();
 
     if let Some(listener) = ks_listener {
@@ -154,6 +169,9 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
                 cfg.data_dir.join("admin-token").display()
             ));
         }
+        if anonymous_token.is_none() && runs(Only::Web) {
+            anonymous_token = Some(anonymous_token_for(&api, &cfg.data_dir)?);
+        }
         lines.push(format!("  api  {}", url_of(&listener)));
         let app_api = api.clone();
         let server = HttpServer::new(move || {
@@ -164,6 +182,44 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         })
         .listen(listener)
         .map_err(|e| CliError::new("starting the API server", e.to_string(), ""))?
+        .disable_signals()
+        .shutdown_timeout(30)
+        .run();
+        handles.push(server.handle());
+        servers.push(tokio::spawn(server));
+    }
+
+    if let Some(listener) = web_listener {
+        let kw = keep_web::KeepWeb::new(keep_web::Config {
+            api_url: api_url.clone(),
+            // in one process keep-web talks to its own keepstore; alone, it asks the API
+            keepstore_urls: match runs(Only::Keepstore) {
+                true => vec![keepstore_url.clone()],
+                false => Vec::new(),
+            },
+            domain: cfg.web_domain.clone(),
+            download_host: cfg.web_download_host.clone(),
+            trust_all_content: cfg.web_trust_all_content,
+            anonymous_token,
+            management_token: cfg.management_token.clone(),
+            external_url: web_url.clone(),
+        })
+        .map_err(|e| {
+            CliError::new(
+                "starting keep-web",
+                e.to_string(),
+                "check the [web] section",
+            )
+        })?;
+        lines.push(format!("  keep-web  {}", url_of(&listener)));
+        let server = HttpServer::new(move || {
+            let kw = kw.clone();
+            App::new()
+                .wrap(from_fn(|req, next| access_log::log("keep-web", req, next)))
+                .configure(move |c| kw.configure(c))
+        })
+        .listen(listener)
+        .map_err(|e| CliError::new("starting keep-web", e.to_string(), ""))?
         .disable_signals()
         .shutdown_timeout(30)
         .run();
@@ -194,6 +250,31 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         let _ = s.await;
     }
     Ok(())
+}
+
+/// keep-web's token for the anonymous user: made once, kept in `DIR/anonymous-token`
+/// (mode 0600) so that restarts don't pile up tokens.
+fn anonymous_token_for(
+    api: &keep_api::Api,
+    data_dir: &std::path::Path,
+) -> Result<keep_format::Token, CliError> {
+    let file = data_dir.join("anonymous-token");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        if let Ok(t) = text.trim().parse::<keep_format::Token>() {
+            return Ok(t);
+        }
+    }
+    let t = api
+        .create_token(api.anonymous_user_uuid(), None, None)
+        .map_err(|e| {
+            CliError::new(
+                "creating keep-web's anonymous token",
+                e.to_string(),
+                "see the log",
+            )
+        })?;
+    crate::config::write_private(&file, format!("{}\n", t.expose()).as_bytes())?;
+    Ok(t)
 }
 
 async fn wait_for_shutdown() {
