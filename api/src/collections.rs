@@ -437,10 +437,22 @@ fn load(core: &Core, p: &Perms, uuid: &str, include_trash: bool) -> Result<Obj, 
 }
 
 pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
+    // `select` as in Arvados: without the manifest a get is cheap whatever the
+    // collection's size (keep-web asks for the PDH alone on most requests)
+    let lp = ListParams::parse(&ctx.params)?;
+    let full = lp.select.is_none()
+        || lp.selected("manifest_text")
+        || lp.selected("unsigned_manifest_text");
+    let render = |o: Obj| -> Result<Obj, Error> {
+        match full {
+            true => render_full(core, &ctx.caller, o),
+            false => Ok(render_meta(o)),
+        }
+    };
     let p = Perms::new(core, &ctx.caller)?;
     if table_of(&ctx.id) == Some(Table::Collections) {
         let o = load(core, &p, &ctx.id, truthy(ctx.params.get("include_trash")))?;
-        return render_full(core, &ctx.caller, o).map(Value::Object);
+        return render(o).map(|o| Value::Object(lp.project(o)));
     }
     let pdh = Pdh::parse_loose(&ctx.id).map_err(|_| {
         Error::NotFound(format!(
@@ -450,7 +462,7 @@ pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     })?;
     let rec = find_by_pdh(core, &p, &pdh.to_string())?
         .ok_or_else(|| Error::not_found("collection with portable data hash", &ctx.id))?;
-    let full = render_full(core, &ctx.caller, rec)?;
+    let full = render(rec)?;
     let mut out = Obj::new();
     out.insert("kind".into(), json!("arvados#collection"));
     out.insert("uuid".into(), Value::Null);
@@ -465,7 +477,7 @@ pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
             out.insert(k.into(), v.clone());
         }
     }
-    Ok(Value::Object(out))
+    Ok(Value::Object(lp.project(out)))
 }
 
 pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {

@@ -319,6 +319,21 @@ async fn pdh_rules() {
     assert_eq!(st, 200, "{byp}");
     assert_eq!(byp["portable_data_hash"], json!(want));
     assert!(byp["manifest_text"].as_str().unwrap().contains("+A"));
+    // `select` leaves the manifest out (cheap gets of big collections), by UUID and PDH
+    let c1_uuid = c1["uuid"].as_str().unwrap();
+    for id in [c1_uuid, want.as_str()] {
+        let (st, sel) = s
+            .get(
+                &format!("/arvados/v1/collections/{id}?select=%5B%22portable_data_hash%22%5D"),
+                &at,
+            )
+            .await;
+        assert_eq!(st, 200, "{sel}");
+        assert_eq!(sel["portable_data_hash"], json!(want), "{sel}");
+        assert!(sel.get("manifest_text").is_none(), "{sel}");
+        assert!(sel.get("unsigned_manifest_text").is_none(), "{sel}");
+        assert!(sel.get("name").is_none(), "{sel}");
+    }
     let (_carol, ct) = s.user("carol").await;
     assert_eq!(
         s.get(&format!("/arvados/v1/collections/{want}"), &ct)

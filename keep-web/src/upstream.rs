@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -15,13 +15,29 @@ use crate::error::Error;
 const PAGE: usize = 1000;
 /// Parsed manifests kept (by PDH).
 const CACHE_ENTRIES: usize = 256;
+/// How long a token's view of a collection is reused without asking the API again:
+/// a revoked token or a changed collection shows within this time.
+const VIEW_TTL: Duration = Duration::from_secs(1);
+/// A view is refetched this long before its block signatures expire.
+const SIG_MARGIN: Duration = Duration::from_secs(300);
+/// (token, collection id) views kept; the map is cleared when it grows past this.
+const VIEW_ENTRIES: usize = 10_000;
 
 /// One collection version as a request sees it: the shared index plus the block
 /// signatures the API gave this request's token.
 pub struct View {
     pub modified: SystemTime,
     pub index: Arc<FileIndex>,
-    sigs: HashMap<Hash, Locator>,
+    sigs: Arc<HashMap<Hash, Locator>>,
+}
+
+/// A token's view of one collection id, with when it was last confirmed by the API.
+struct CachedView {
+    view: Arc<View>,
+    pdh: Pdh,
+    checked: Instant,
+    /// The earliest expiry among the view's block signatures.
+    sigs_until: SystemTime,
 }
 
 impl View {
@@ -47,6 +63,8 @@ pub struct Upstream {
     keepstores: tokio::sync::OnceCell<Vec<String>>,
     configured_keepstores: Vec<String>,
     cache: Mutex<Cache>,
+    /// Keyed by (BLAKE3 of the token, collection id as requested): no token is kept.
+    views: Mutex<HashMap<(Hash, String), CachedView>>,
 }
 
 #[derive(Default)]
@@ -85,6 +103,7 @@ impl Upstream {
                 .map(|u| u.trim_end_matches('/').to_string())
                 .collect(),
             cache: Mutex::new(Cache::default()),
+            views: Mutex::new(HashMap::new()),
         })
     }
 
@@ -111,10 +130,86 @@ impl Upstream {
             .map_err(|e| Error::Upstream(format!("API response for {what}: {e}")))
     }
 
-    /// A collection by UUID or PDH, with its index (parsed once per PDH).
+    /// A collection by UUID or PDH as `token` sees it, with its index (parsed once per
+    /// PDH, shared by every token). Within [`VIEW_TTL`] a token's view is reused; after
+    /// that the API is asked for the PDH alone, and the manifest is fetched again only
+    /// when the PDH changed or the block signatures are about to expire.
     pub async fn collection(&self, id: &str, token: &Token) -> Result<Arc<View>, Error> {
+        let key = (Hash::of(token.expose().as_bytes()), id.to_string());
+        let now = SystemTime::now();
+        let lock_err = |_| Error::Internal("view cache lock poisoned".into());
+        let known = {
+            let views = self.views.lock().map_err(lock_err)?;
+            match views.get(&key) {
+                Some(c) if c.sigs_until > now + SIG_MARGIN => {
+                    if c.checked.elapsed() < VIEW_TTL {
+                        return Ok(c.view.clone());
+                    }
+                    Some((c.pdh, c.view.clone()))
+                }
+                _ => None,
+            }
+        };
+        if let Some((pdh, old)) = known {
+            let v = self
+                .api_get(
+                    &format!("/arvados/v1/collections/{id}"),
+                    token,
+                    &[("select", r#"["portable_data_hash","modified_at"]"#.into())],
+                )
+                .await?;
+            let same = v
+                .get("portable_data_hash")
+                .and_then(Value::as_str)
+                .and_then(|p| p.parse::<Pdh>().ok())
+                == Some(pdh);
+            if same {
+                let view = Arc::new(View {
+                    modified: v.get("modified_at").map_or(old.modified, |_| modified(&v)),
+                    index: old.index.clone(),
+                    sigs: old.sigs.clone(),
+                });
+                let mut views = self.views.lock().map_err(lock_err)?;
+                if let Some(c) = views.get_mut(&key) {
+                    c.view = view.clone();
+                    c.checked = Instant::now();
+                }
+                return Ok(view);
+            }
+        }
+        let (view, pdh, sigs_until) = self.fetch_collection(id, token).await?;
+        let mut views = self.views.lock().map_err(lock_err)?;
+        if views.len() >= VIEW_ENTRIES {
+            views.clear();
+        }
+        views.insert(
+            key,
+            CachedView {
+                view: view.clone(),
+                pdh,
+                checked: Instant::now(),
+                sigs_until,
+            },
+        );
+        Ok(view)
+    }
+
+    /// The whole record, manifest included: the index comes from the shared cache when
+    /// the PDH is known, the signatures are this token's.
+    async fn fetch_collection(
+        &self,
+        id: &str,
+        token: &Token,
+    ) -> Result<(Arc<View>, Pdh, SystemTime), Error> {
         let v = self
-            .api_get(&format!("/arvados/v1/collections/{id}"), token, &[])
+            .api_get(
+                &format!("/arvados/v1/collections/{id}"),
+                token,
+                &[(
+                    "select",
+                    r#"["portable_data_hash","modified_at","manifest_text"]"#.into(),
+                )],
+            )
             .await?;
         let text = v
             .get("manifest_text")
@@ -155,17 +250,25 @@ impl Upstream {
             }
         };
         // the signed locators: cheaper than a parse, and per token
-        let sigs = text
+        let sigs: HashMap<Hash, Locator> = text
             .split_ascii_whitespace()
             .filter(|w| w.len() > 66 && w.contains("+A"))
             .filter_map(|w| w.parse::<Locator>().ok())
             .map(|l| (l.hash, l))
             .collect();
-        Ok(Arc::new(View {
+        let sigs_until = sigs
+            .values()
+            .filter_map(|l| l.signature())
+            .map(|(_, exp)| UNIX_EPOCH + Duration::from_secs(exp.into()))
+            .min()
+            // no signed block (an empty collection): nothing expires
+            .unwrap_or(SystemTime::now() + Duration::from_secs(365 * 86400));
+        let view = Arc::new(View {
             modified: modified(&v),
             index,
-            sigs,
-        }))
+            sigs: Arc::new(sigs),
+        });
+        Ok((view, pdh, sigs_until))
     }
 
     async fn list_all(&self, path: &str, token: &Token) -> Result<Vec<Value>, Error> {
