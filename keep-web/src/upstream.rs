@@ -92,6 +92,7 @@ fn modified(v: &Value) -> SystemTime {
 impl Upstream {
     pub fn new(api_url: &str, keepstores: Vec<String>) -> Result<Upstream, Error> {
         let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(Upstream {
