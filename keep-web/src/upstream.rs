@@ -22,6 +22,40 @@ const VIEW_TTL: Duration = Duration::from_secs(1);
 const SIG_MARGIN: Duration = Duration::from_secs(300);
 /// (token, collection id) views kept; the map is cleared when it grows past this.
 const VIEW_ENTRIES: usize = 10_000;
+/// Block slices at most this long are kept in memory once read (small files, the
+/// heads of files): a hot 4 KiB file is then served without a keepstore round trip.
+const SMALL_SLICE: u64 = 64 << 10;
+/// What the small-slice cache may hold in all.
+const SLICE_CACHE_BYTES: usize = 64 << 20;
+
+type SliceKey = (Hash, u64, u64);
+
+/// Verified (by keepstore) small block slices, oldest dropped first.
+#[derive(Default)]
+struct SliceCache {
+    map: HashMap<SliceKey, Bytes>,
+    order: VecDeque<SliceKey>,
+    bytes: usize,
+}
+
+impl SliceCache {
+    fn insert(&mut self, k: SliceKey, b: Bytes) {
+        if self.map.contains_key(&k) {
+            return;
+        }
+        self.bytes += b.len();
+        self.map.insert(k, b);
+        self.order.push_back(k);
+        while self.bytes > SLICE_CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.map.remove(&old) {
+                self.bytes -= b.len();
+            }
+        }
+    }
+}
 
 /// One collection version as a request sees it: the shared index plus the block
 /// signatures the API gave this request's token.
@@ -65,6 +99,7 @@ pub struct Upstream {
     cache: Mutex<Cache>,
     /// Keyed by (BLAKE3 of the token, collection id as requested): no token is kept.
     views: Mutex<HashMap<(Hash, String), CachedView>>,
+    slices: Mutex<SliceCache>,
 }
 
 #[derive(Default)]
@@ -105,6 +140,7 @@ impl Upstream {
                 .collect(),
             cache: Mutex::new(Cache::default()),
             views: Mutex::new(HashMap::new()),
+            slices: Mutex::new(SliceCache::default()),
         })
     }
 
@@ -391,7 +427,49 @@ impl Upstream {
     }
 
     /// Bytes `[off, off+len)` of one block, streamed (keepstore verifies the slice).
+    /// Small slices come from memory after their first read; only a locator that
+    /// carries the signature the API gave this token's view may use them.
     pub async fn block_slice(
+        &self,
+        locator: &Locator,
+        off: u64,
+        len: u64,
+        token: &Token,
+    ) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
+        if len > SMALL_SLICE || locator.signature().is_none() {
+            return self.fetch_slice(locator, off, len, token).await;
+        }
+        let key = (locator.hash, off, len);
+        let hit = self
+            .slices
+            .lock()
+            .ok()
+            .and_then(|c| c.map.get(&key).cloned());
+        let bytes = match hit {
+            Some(b) => b,
+            None => {
+                let parts: Vec<Bytes> = self
+                    .fetch_slice(locator, off, len, token)
+                    .await?
+                    .try_collect()
+                    .await?;
+                let b = Bytes::from(parts.concat());
+                if b.len() as u64 != len {
+                    return Err(Error::Upstream(format!(
+                        "keepstore sent {} bytes of a {len}-byte slice",
+                        b.len()
+                    )));
+                }
+                if let Ok(mut c) = self.slices.lock() {
+                    c.insert(key, b.clone());
+                }
+                b
+            }
+        };
+        Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed())
+    }
+
+    async fn fetch_slice(
         &self,
         locator: &Locator,
         off: u64,
