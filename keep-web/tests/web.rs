@@ -535,7 +535,17 @@ async fn propfind_depths() {
     assert!(x.contains("<D:getcontentlength>2500</D:getcontentlength>"));
     assert!(x.contains("<D:href>/sub/</D:href>"));
     assert!(x.contains("&lt;i&gt;&amp;.txt"));
-    assert!(x.contains("<D:getetag>&quot;"), "{x}");
+    // the strong ETag exactly as the GET header gives it, quotes and all
+    assert!(x.contains("<D:getetag>\""), "{x}");
+    // and the whole body is well-formed XML
+    let mut r = quick_xml::Reader::from_str(&x);
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(err) => panic!("PROPFIND body is not XML: {err}\n{x}"),
+        }
+    }
     let (st, x) = propfind(&e, &vh, "/", Some("infinity"), "").await;
     assert_eq!(st, 207);
     assert_eq!(responses(&x), 8);
