@@ -23,6 +23,7 @@ use base64::Engine;
 use keep_format::Token;
 
 pub use error::Error;
+pub use upstream::{LocalBlocks, SliceStream};
 
 use path::{Node, Parsed};
 use upstream::Upstream;
@@ -97,6 +98,15 @@ fn strip_port(h: &str) -> String {
 
 impl KeepWeb {
     pub fn new(cfg: Config) -> Result<KeepWeb, Error> {
+        KeepWeb::with_local_blocks(cfg, None)
+    }
+
+    /// As [`KeepWeb::new`], reading blocks from `local` first (the keepstore of the same
+    /// process) and over HTTP only for blocks it doesn't have.
+    pub fn with_local_blocks(
+        cfg: Config,
+        local: Option<Arc<dyn LocalBlocks>>,
+    ) -> Result<KeepWeb, Error> {
         let download_host = match &cfg.download_host {
             Some(h) if h.is_empty() => None,
             Some(h) => Some(strip_port(h)),
@@ -114,7 +124,11 @@ impl KeepWeb {
         if domain.is_empty() {
             return Err(Error::Config("web domain is empty".into()));
         }
-        let up = Arc::new(Upstream::new(&cfg.api_url, cfg.keepstore_urls.clone())?);
+        let up = Arc::new(Upstream::new(
+            &cfg.api_url,
+            cfg.keepstore_urls.clone(),
+            local,
+        )?);
         Ok(KeepWeb {
             inner: Arc::new(Inner {
                 cfg,

@@ -81,6 +81,23 @@ impl View {
     }
 }
 
+/// A slice of a block as a stream of verified bytes.
+pub type SliceStream = BoxStream<'static, Result<Bytes, Error>>;
+
+/// Blocks keep-web can read without HTTP: the keepstore of the same `keep serve`
+/// process. It must check the locator's signature for the token and verify every byte,
+/// exactly as a keepstore `GET` does.
+pub trait LocalBlocks: Send + Sync {
+    /// `Ok(None)`: no such block here (the keepstores are then asked over HTTP).
+    fn slice(
+        &self,
+        locator: &Locator,
+        token: &Token,
+        off: u64,
+        len: u64,
+    ) -> futures_util::future::BoxFuture<'static, Result<Option<SliceStream>, Error>>;
+}
+
 /// A child of a project, filter group or user home as the API lists it.
 #[derive(Clone, Debug)]
 pub struct Item {
@@ -100,6 +117,7 @@ pub struct Upstream {
     /// Keyed by (BLAKE3 of the token, collection id as requested): no token is kept.
     views: Mutex<HashMap<(Hash, String), CachedView>>,
     slices: Mutex<SliceCache>,
+    local: Option<Arc<dyn LocalBlocks>>,
 }
 
 #[derive(Default)]
@@ -125,7 +143,11 @@ fn modified(v: &Value) -> SystemTime {
 }
 
 impl Upstream {
-    pub fn new(api_url: &str, keepstores: Vec<String>) -> Result<Upstream, Error> {
+    pub fn new(
+        api_url: &str,
+        keepstores: Vec<String>,
+        local: Option<Arc<dyn LocalBlocks>>,
+    ) -> Result<Upstream, Error> {
         let http = reqwest::Client::builder()
             .tcp_nodelay(true)
             .build()
@@ -141,6 +163,7 @@ impl Upstream {
             cache: Mutex::new(Cache::default()),
             views: Mutex::new(HashMap::new()),
             slices: Mutex::new(SliceCache::default()),
+            local,
         })
     }
 
@@ -476,6 +499,11 @@ impl Upstream {
         len: u64,
         token: &Token,
     ) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
+        if let Some(local) = &self.local {
+            if let Some(st) = local.slice(locator, token, off, len).await? {
+                return Ok(st);
+            }
+        }
         let mut last = Error::Upstream(format!("no keepstore has block {}", locator.hash));
         for ks in self.keepstore_urls().await? {
             let r = self
