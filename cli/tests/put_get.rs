@@ -3,67 +3,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{bytes, files_under, Keep, KEEP};
+use common::{bytes, files_under, s, with_slash, Env, Keep};
 
 const MIB: usize = 1 << 20;
-
-/// A client environment: its own HOME, config and cache dirs.
-struct Env {
-    home: tempfile::TempDir,
-    api: String,
-    token: String,
-}
-
-impl Env {
-    fn new(k: &Keep) -> Env {
-        let api = k.api.clone().expect("keep serve reports the api URL");
-        let token = std::fs::read_to_string(k.path("admin-token"))
-            .expect("admin-token")
-            .trim()
-            .to_string();
-        Env {
-            home: tempfile::tempdir().unwrap(),
-            api,
-            token,
-        }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(KEEP);
-        c.args(args)
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
-            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
-            .env("KEEP_API_HOST", &self.api)
-            .env("KEEP_API_TOKEN", &self.token);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run keep")
-    }
-
-    /// Runs and expects success; returns trimmed stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "keep {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap().trim().to_string()
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn with_slash(p: &Path) -> String {
-    format!("{}/", s(p))
-}
 
 /// The last `sent=` value in --batch-progress output.
 fn sent(stderr: &[u8]) -> u64 {
@@ -388,4 +331,58 @@ fn killed_put_resumes_with_fewer_bytes() {
     let out = work.path().join("out.bin");
     env.ok(&["get", &format!("{uuid}/big.bin"), s(&out)]);
     assert!(std::fs::read(&out).unwrap() == bytes(total, 77));
+}
+
+#[test]
+fn killed_get_leaves_nothing_under_the_target_name() {
+    let k = Keep::start("");
+    let env = Env::new(&k);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let total = 130 * MIB;
+    std::fs::write(src.join("big.bin"), bytes(total, 31)).unwrap();
+    let uuid = env.ok(&["put", "--no-progress", &with_slash(&src)]);
+    let out = work.path().join("out.bin");
+    let mut child = env
+        .cmd(&[
+            "get",
+            "--threads",
+            "1",
+            "--no-progress",
+            &format!("{uuid}/big.bin"),
+            s(&out),
+        ])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill it as soon as it has started writing (its temp file exists)
+    let started = std::time::Instant::now();
+    let partial = loop {
+        let p = std::fs::read_dir(work.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().contains("keep-partial"));
+        if let Some(p) = p {
+            break p.path();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "keep get never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "keep get finished before it could be killed"
+    );
+    assert!(!out.exists(), "a killed get left {} behind", out.display());
+    // the temp name may remain (a rerun with -f replaces it); never the real one
+    drop(partial);
+    // and a full get afterwards gives the right bytes under the real name
+    env.ok(&["get", "-f", &format!("{uuid}/big.bin"), s(&out)]);
+    assert!(std::fs::read(&out).unwrap() == bytes(total, 31));
 }

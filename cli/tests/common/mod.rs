@@ -194,3 +194,59 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A client environment: its own HOME, config and cache dirs.
+pub struct Env {
+    pub home: tempfile::TempDir,
+    pub api: String,
+    pub token: String,
+}
+
+impl Env {
+    pub fn new(k: &Keep) -> Env {
+        let api = k.api.clone().expect("keep serve reports the api URL");
+        let token = std::fs::read_to_string(k.path("admin-token"))
+            .expect("admin-token")
+            .trim()
+            .to_string();
+        Env {
+            home: tempfile::tempdir().unwrap(),
+            api,
+            token,
+        }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(KEEP);
+        c.args(args)
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .env("KEEP_API_HOST", &self.api)
+            .env("KEEP_API_TOKEN", &self.token);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().expect("run keep")
+    }
+
+    /// Runs and expects success; returns trimmed stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "keep {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    }
+}
+
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+pub fn with_slash(p: &std::path::Path) -> String {
+    format!("{}/", s(p))
+}
