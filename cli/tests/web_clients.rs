@@ -56,3 +56,108 @@ fn rclone_lsl_and_check_over_a_sharing_url() {
     assert_eq!(got, want, "{ls}");
     rclone(&["check", "--download", s(&src), ":webdav:"]);
 }
+
+fn run(cmd: &mut std::process::Command, what: &str) -> String {
+    let o = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e} (scripts/setup installs it)"));
+    assert!(
+        o.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// cadaver lists a shared collection and downloads a file from it.
+#[test]
+fn cadaver_lists_and_gets() {
+    use std::io::Write;
+    let k = Keep::start("");
+    let env = Env::new(&k);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("notes.txt"), b"cadaver was here\n").unwrap();
+    std::fs::write(src.join("data.bin"), bytes(300_000, 7)).unwrap();
+    let uuid = env.ok(&["put", "--no-progress", &with_slash(&src)]);
+    let url = env.ok(&["share", &uuid]);
+    let mut child = std::process::Command::new("cadaver")
+        .arg(&url)
+        .current_dir(work.path())
+        .env("HOME", env.home.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cadaver is installed by scripts/setup");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ls\nget data.bin got.bin\nquit\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("notes.txt") && out.contains("data.bin"),
+        "{out}"
+    );
+    assert!(out.contains("succeeded"), "{out}");
+    assert!(std::fs::read(work.path().join("got.bin")).unwrap() == bytes(300_000, 7));
+}
+
+/// `samtools view -c URL region` on an indexed BAM in a collection (htslib fetches
+/// `URL.bai` and reads the BAM by Range) counts what it counts on the local file.
+#[test]
+fn samtools_region_count_matches_the_local_file() {
+    let k = Keep::start("");
+    let env = Env::new(&k);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("bam");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut sam = String::from("@HD\tVN:1.6\tSO:unsorted\n@SQ\tSN:chr1\tLN:1000000\n");
+    let mut x: u64 = 12345;
+    for i in 0..20_000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pos = 1 + (x >> 33) % 999_000;
+        sam.push_str(&format!(
+            "r{i}\t0\tchr1\t{pos}\t60\t20M\t*\t0\t0\tACGTACGTACGTACGTACGT\tIIIIIIIIIIIIIIIIIIII\n"
+        ));
+    }
+    let sam_path = work.path().join("x.sam");
+    std::fs::write(&sam_path, sam).unwrap();
+    let bam = src.join("x.bam");
+    run(
+        std::process::Command::new("samtools")
+            .args(["sort", "-o"])
+            .arg(&bam)
+            .arg(&sam_path),
+        "samtools sort",
+    );
+    run(
+        std::process::Command::new("samtools")
+            .arg("index")
+            .arg(&bam),
+        "samtools index",
+    );
+    let uuid = env.ok(&["put", "--no-progress", &with_slash(&src)]);
+    let url = env.ok(&["share", &uuid]);
+    let count = |target: &str| {
+        run(
+            std::process::Command::new("samtools")
+                .args(["view", "-c", target, "chr1:100000-200000"])
+                .current_dir(work.path())
+                .env("HOME", env.home.path()),
+            "samtools view",
+        )
+        .trim()
+        .to_string()
+    };
+    let local = count(s(&bam));
+    assert!(local.parse::<u64>().unwrap() > 1000, "{local}");
+    assert_eq!(count(&format!("{url}x.bam")), local);
+}
