@@ -28,9 +28,13 @@ const SMALL_SLICE: u64 = 64 << 10;
 /// What the small-slice cache may hold in all.
 const SLICE_CACHE_BYTES: usize = 64 << 20;
 
-type SliceKey = (Hash, u64, u64);
+/// keepstore verifies blocks in groups of this many bytes.
+const GROUP: u64 = 16 << 10;
 
-/// Verified (by keepstore) small block slices, oldest dropped first.
+/// (block, 16 KiB group index).
+type SliceKey = (Hash, u64);
+
+/// Verified (by keepstore) 16 KiB groups of blocks, oldest dropped first.
 #[derive(Default)]
 struct SliceCache {
     map: HashMap<SliceKey, Bytes>,
@@ -462,32 +466,57 @@ impl Upstream {
         if len > SMALL_SLICE || locator.signature().is_none() {
             return self.fetch_slice(locator, off, len, token).await;
         }
-        let key = (locator.hash, off, len);
-        let hit = self
-            .slices
-            .lock()
-            .ok()
-            .and_then(|c| c.map.get(&key).cloned());
-        let bytes = match hit {
-            Some(b) => b,
+        // cached by 16 KiB group (keepstore's unit of verification), so random small
+        // reads anywhere in a hot file come from memory after the groups were read once
+        let (g0, g1) = (off / GROUP, (off + len).div_ceil(GROUP));
+        let hit: Option<Vec<Bytes>> = self.slices.lock().ok().and_then(|c| {
+            (g0..g1)
+                .map(|g| c.map.get(&(locator.hash, g)).cloned())
+                .collect()
+        });
+        let groups = match hit {
+            Some(v) => v,
             None => {
+                let start = g0 * GROUP;
+                let end = (g1 * GROUP).min(locator.size);
                 let parts: Vec<Bytes> = self
-                    .fetch_slice(locator, off, len, token)
+                    .fetch_slice(locator, start, end - start, token)
                     .await?
                     .try_collect()
                     .await?;
-                let b = Bytes::from(parts.concat());
-                if b.len() as u64 != len {
+                let all = Bytes::from(parts.concat());
+                if all.len() as u64 != end - start {
                     return Err(Error::Upstream(format!(
-                        "keepstore sent {} bytes of a {len}-byte slice",
-                        b.len()
+                        "keepstore sent {} bytes of a {}-byte slice",
+                        all.len(),
+                        end - start
                     )));
                 }
+                let v: Vec<Bytes> = (g0..g1)
+                    .map(|g| {
+                        let a = ((g - g0) * GROUP) as usize;
+                        let b = (((g - g0 + 1) * GROUP) as usize).min(all.len());
+                        all.slice(a..b)
+                    })
+                    .collect();
                 if let Ok(mut c) = self.slices.lock() {
-                    c.insert(key, b.clone());
+                    for (g, b) in (g0..g1).zip(&v) {
+                        c.insert((locator.hash, g), b.clone());
+                    }
                 }
-                b
+                v
             }
+        };
+        // the requested bytes out of the groups
+        let skip = (off - g0 * GROUP) as usize;
+        let bytes = if groups.len() == 1 {
+            groups[0].slice(skip..skip + len as usize)
+        } else {
+            let mut out = Vec::with_capacity(len as usize);
+            for g in &groups {
+                out.extend_from_slice(g);
+            }
+            Bytes::from(out).slice(skip..skip + len as usize)
         };
         Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed())
     }

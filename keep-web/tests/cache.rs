@@ -95,3 +95,47 @@ async fn changed_collection_and_revoked_token_show_within_a_second() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Small ranges are served from 16 KiB groups kept in memory: every random range, cold
+/// or warm, across group edges or not, is exactly the file's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_groups_give_exact_ranges() {
+    let env = start().await;
+    let tok = env.token_for(&env.alice_uuid, json!({})).await;
+    let block = common::data(200_000, 42);
+    let loc = env.put_block(&tok, block.clone()).await;
+    // the file starts 1,000 bytes into the block, so file and group edges differ
+    let c = env
+        .collection(
+            &tok,
+            "groups",
+            None,
+            &format!(". {loc} 1000:150000:f.bin\n"),
+        )
+        .await;
+    let path = format!("/c={}/f.bin", Env::uuid(&c));
+    let file = &block[1000..151_000];
+    let mut x: u64 = 7;
+    for round in 0..2 {
+        for i in 0..200u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = [1u64, 100, 4096, 16384, 16385, 40_000][(i % 6) as usize];
+            let start = (x >> 33) % (150_000 - len);
+            let r = env
+                .req("GET", "dl.example", &path)
+                .bearer_auth(&tok)
+                .header("Range", format!("bytes={start}-{}", start + len - 1))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 206, "round {round}");
+            let got = r.bytes().await.unwrap();
+            assert!(
+                got[..] == file[start as usize..(start + len) as usize],
+                "round {round}: bytes {start}+{len} differ"
+            );
+        }
+    }
+}
