@@ -230,14 +230,22 @@ impl Inner {
         // tokens offered in the query string or a POST form
         let query = req.uri().query().unwrap_or_default();
         let mut query_tokens = path::query_values(query, "api_token");
-        let is_form = req
+        let ctype = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if method == "POST" && is_form {
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if method == "POST" && ctype.starts_with("application/x-www-form-urlencoded") {
             let form = std::str::from_utf8(body).unwrap_or_default();
             query_tokens.extend(path::query_values(form, "api_token"));
+        } else if method == "POST" && ctype.starts_with("multipart/form-data") {
+            let ct = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            query_tokens.extend(path::multipart_values(ct, body, "api_token"));
         }
         let webdav = !matches!(method, "GET" | "HEAD" | "POST");
         if !query_tokens.is_empty() && host.is_some() {
@@ -402,6 +410,10 @@ impl Inner {
                     path,
                     dir: false,
                 } => {
+                    if ctx.parsed.trailing {
+                        // `file/` names no directory
+                        return Err(Error::NotFound);
+                    }
                     let tok = token.ok_or(Error::Unauthorized)?;
                     read::serve_file(
                         self.up_handle(),

@@ -124,6 +124,52 @@ pub fn query_values(q: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The values of the `multipart/form-data` fields named `key` in `body`, given the
+/// request's Content-Type (which carries the boundary). Text fields only; a part with
+/// a filename is not a form value.
+pub fn multipart_values(content_type: &str, body: &[u8], key: &str) -> Vec<String> {
+    let Some(boundary) = content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_string())
+    }) else {
+        return Vec::new();
+    };
+    if boundary.is_empty() {
+        return Vec::new();
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Vec::new();
+    };
+    let delim = format!("--{boundary}");
+    let want = format!("name=\"{key}\"");
+    let mut out = Vec::new();
+    for part in text.split(delim.as_str()).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let named = head.lines().any(|l| {
+            let l = l.trim();
+            l.get(..20)
+                .is_some_and(|h| h.eq_ignore_ascii_case("content-disposition:"))
+                && l.split(';').any(|p| p.trim() == want)
+                && !l.contains("filename=")
+        });
+        if named {
+            let v = value.strip_suffix("\r\n").unwrap_or(value);
+            if !v.is_empty() {
+                out.push(v.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// The path with any `t=<token>` element hidden, for logs.
 pub fn redact(path: &str) -> String {
     path.split('/')
@@ -339,5 +385,19 @@ mod tests {
     #[test]
     fn redacts() {
         assert_eq!(redact("/c=x/t=secret/f"), "/c=x/t=…/f");
+    }
+
+    #[test]
+    fn multipart_form_token() {
+        let body = "--b1\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n\
+                    --b1\r\nContent-Disposition: form-data; name=\"api_token\"\r\n\r\nv2/a/b\r\n\
+                    --b1\r\nContent-Disposition: form-data; name=\"api_token\"; filename=\"f\"\r\n\r\nno\r\n\
+                    --b1--\r\n";
+        let ct = "multipart/form-data; boundary=\"b1\"";
+        assert_eq!(
+            multipart_values(ct, body.as_bytes(), "api_token"),
+            vec!["v2/a/b"]
+        );
+        assert!(multipart_values("multipart/form-data", body.as_bytes(), "api_token").is_empty());
     }
 }

@@ -751,15 +751,5 @@ async fn writes_are_not_yet_allowed() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_clients() {
-    for tool in ["rclone", "cadaver"] {
-        let found = std::process::Command::new("which")
-            .arg(tool)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            eprintln!("skipping the {tool} test: {tool} is not installed");
-        }
-    }
-}
+// Real clients (rclone, cadaver, samtools) run against the real `keep serve` in
+// cli/tests/web_clients.rs; every rule again end to end in cli/tests/web_rules.rs.
