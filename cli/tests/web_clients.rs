@@ -161,3 +161,144 @@ fn samtools_region_count_matches_the_local_file() {
     assert!(local.parse::<u64>().unwrap() > 1000, "{local}");
     assert_eq!(count(&format!("{url}x.bam")), local);
 }
+
+/// With the user's own token (Basic auth on the download host, the password from
+/// `--webdav-pass` for rclone and from `~/.netrc` for cadaver), both clients walk the
+/// `/users/<name>/` tree: projects, a filter group that matches its own parent project
+/// (the cycle must show as an empty directory, or `rclone lsl` never ends), and the
+/// collections' files.
+#[test]
+fn rclone_and_cadaver_walk_a_users_tree_with_a_cycle_using_basic_auth() {
+    use std::io::Write;
+    let k = Keep::start("");
+    let env = Env::new(&k);
+    let web = k.web.clone().expect("keep-web URL");
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("a.txt"), b"from a project\n").unwrap();
+    std::fs::write(src.join("d/b.bin"), bytes(70_000, 3)).unwrap();
+    let proj = env.ok(&["project", "create", "P"]);
+    env.ok(&[
+        "put",
+        "--no-progress",
+        "--project",
+        &proj,
+        "--name",
+        "data",
+        &with_slash(&src),
+    ]);
+    let filter = format!("[[\"groups.uuid\",\"=\",\"{proj}\"]]");
+    env.ok(&[
+        "filter-group",
+        "create",
+        "F",
+        "--parent",
+        &proj,
+        "--filter",
+        &filter,
+    ]);
+    // the admin's user name, from the API
+    let me: serde_json::Value = {
+        let api = env.api.clone();
+        let token = env.token.clone();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                reqwest::Client::new()
+                    .get(format!("{api}/arvados/v1/users/current"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap()
+            })
+    };
+    let name = me["username"].as_str().expect("username").to_string();
+    let url = format!("{web}/users/{name}/");
+
+    let obscured = run(
+        std::process::Command::new("rclone")
+            .args(["obscure", &env.token])
+            .env("HOME", env.home.path()),
+        "rclone obscure",
+    );
+    let o = std::process::Command::new("rclone")
+        .args(["lsl", ":webdav:", "--config", "/dev/null"])
+        .args(["--webdav-url", &url, "--webdav-user", "x"])
+        .args(["--webdav-pass", obscured.trim()])
+        .env("HOME", env.home.path())
+        .output()
+        .expect("rclone is installed by scripts/setup");
+    let ls = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "rclone lsl: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut got: Vec<(u64, String)> = ls
+        .lines()
+        .map(|l| {
+            let (size, rest) = l.trim_start().split_once(' ').unwrap();
+            let name = rest.trim_start().splitn(3, ' ').nth(2).unwrap().to_string();
+            (size.parse().unwrap(), name)
+        })
+        .collect();
+    got.sort();
+    // P/data's files, once; P/F/P is empty, so nothing repeats under F
+    assert_eq!(
+        got,
+        vec![
+            (15, "P/data/a.txt".to_string()),
+            (70_000, "P/data/d/b.bin".to_string()),
+        ],
+        "{ls}"
+    );
+
+    // cadaver reads the same credentials from ~/.netrc
+    let host = web
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let netrc = env.home.path().join(".netrc");
+    std::fs::write(
+        &netrc,
+        format!("machine {host} login x password {}\n", env.token),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut child = std::process::Command::new("cadaver")
+        .arg(&url)
+        .current_dir(work.path())
+        .env("HOME", env.home.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cadaver is installed by scripts/setup");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ls P/\nls P/F/P/\ncd P/data\nls\nget a.txt got.txt\nquit\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("data") && out.contains("F") && out.contains("a.txt"),
+        "{out}"
+    );
+    assert!(out.contains("succeeded"), "{out}");
+    assert_eq!(
+        std::fs::read(work.path().join("got.txt")).unwrap(),
+        b"from a project\n"
+    );
+    assert!(!k.log().contains(env.token.rsplit('/').next().unwrap()));
+}
