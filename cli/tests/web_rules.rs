@@ -1614,3 +1614,58 @@ async fn path_traversal_attempts_are_4xx() {
     let (st, _) = w.get_dl(&format!("/c={c1}/sub/a.txt")).await;
     assert_eq!(st, 200);
 }
+
+/// A file written by `keep put` with full 64 MiB blocks: ranges at and across the block
+/// boundary, and a small read deep inside a block, return exactly the bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_across_a_full_64_mib_block_boundary() {
+    let w = W::start().await;
+    let env = common::Env {
+        home: tempfile::tempdir().unwrap(),
+        api: w.api.clone(),
+        token: w.alice.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    const MI64: usize = 64 << 20;
+    let data = bytes(MI64 + 100_000, 9);
+    std::fs::write(dir.path().join("big.bin"), &data).unwrap();
+    let uuid = env.ok(&[
+        "put",
+        "--no-progress",
+        &format!("{}/", dir.path().to_str().unwrap()),
+    ]);
+    let host = format!("{uuid}.localhost");
+    for (a, b) in [
+        (MI64 - 1, MI64),
+        (MI64 - 4096, MI64 + 4095),
+        (MI64, MI64 + 99_999),
+        (12_345_678, 12_345_678 + 4095),
+    ] {
+        let r = w
+            .req("GET", &host, "/big.bin")
+            .bearer_auth(&w.alice)
+            .header("Range", format!("bytes={a}-{b}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 206, "{a}-{b}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes {a}-{b}/{}", data.len())
+        );
+        assert!(r.bytes().await.unwrap() == data[a..=b], "{a}-{b}");
+    }
+    let r = w
+        .req("GET", &host, "/big.bin")
+        .bearer_auth(&w.alice)
+        .header("Range", format!("bytes=-10,{}-{}", MI64 - 2, MI64 + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    let body = r.bytes().await.unwrap();
+    let tail = &data[data.len() - 10..];
+    let mid = &data[MI64 - 2..=MI64 + 1];
+    let find = |needle: &[u8]| body.windows(needle.len()).any(|x| x == needle);
+    assert!(find(tail) && find(mid));
+}

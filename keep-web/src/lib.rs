@@ -173,7 +173,9 @@ impl KeepWeb {
         if resp.status().is_server_error() {
             inner.errors.fetch_add(1, Ordering::Relaxed);
         }
-        tracing::info!(
+        // `keep serve` writes the one access line a request (with its request id);
+        // this is for debugging keep-web embedded without that middleware
+        tracing::debug!(
             method = %req.method(),
             path = %path::redact(req.uri().path()),
             status = resp.status().as_u16(),
