@@ -1669,3 +1669,65 @@ async fn ranges_across_a_full_64_mib_block_boundary() {
     let find = |needle: &[u8]| body.windows(needle.len()).any(|x| x == needle);
     assert!(find(tail) && find(mid));
 }
+
+/// `[web] trust_all_content = true`: credentials are honoured on every host, files are
+/// inline, and a query token gets the 303 cookie flow instead of a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_all_content_honours_credentials_everywhere() {
+    let mut w = W::start().await;
+    // the harness writes the [web] table last: the setting lands in it
+    let mut cfg = std::fs::read_to_string(&w.k.config).unwrap();
+    assert!(
+        cfg.trim_end().ends_with("listen = \"127.0.0.1:0\""),
+        "{cfg}"
+    );
+    cfg.push_str("trust_all_content = true\n");
+    std::fs::write(&w.k.config, cfg).unwrap();
+    w.k.restart();
+    w.port =
+        w.k.web
+            .as_deref()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+    let path = format!("/c={}/index.html", w.c1);
+    let r = w
+        .req("GET", SHARED, &path)
+        .bearer_auth(&w.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.headers().contains_key("content-disposition"));
+    let r = w
+        .req("GET", DL, &path)
+        .bearer_auth(&w.alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        !r.headers().contains_key("content-disposition"),
+        "trusted content is inline on the download host too"
+    );
+    let r = w
+        .req(
+            "GET",
+            SHARED,
+            &format!("{path}?api_token={}", esc(&w.alice)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = w
+        .req("GET", SHARED, &path)
+        .bearer_auth(&w.bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
