@@ -12,7 +12,7 @@ use crate::db::{b, s, table_of, Obj};
 use crate::groups::{check_new_owner, set_trashed, unique_name};
 use crate::http::{body_obj, check_keys, check_name, opt_str, opt_time, short, Ctx};
 use crate::list::{truthy, ListParams};
-use crate::perm::{Perms, READ, WRITE};
+use crate::perm::{Perms, MANAGE, READ, WRITE};
 use crate::store::{Op, Table};
 use crate::{time, Core, Error};
 
@@ -452,7 +452,18 @@ pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let p = Perms::new(core, &ctx.caller)?;
     if table_of(&ctx.id) == Some(Table::Collections) {
         let o = load(core, &p, &ctx.id, truthy(ctx.params.get("include_trash")))?;
-        return render(o).map(|o| Value::Object(lp.project(o)));
+        // as in Arvados: what the caller may do with it (keep-web refuses a write
+        // before reading the body)
+        let current = s(&o, "current_version_uuid") == s(&o, "uuid");
+        let level = if ctx.caller.anonymous || !current {
+            READ
+        } else {
+            p.level(&ctx.id)?
+        };
+        let mut o = render(o)?;
+        o.insert("can_write".into(), json!(level >= WRITE));
+        o.insert("can_manage".into(), json!(level >= MANAGE));
+        return Ok(Value::Object(lp.project(o)));
     }
     let pdh = Pdh::parse_loose(&ctx.id).map_err(|_| {
         Error::NotFound(format!(

@@ -16,11 +16,15 @@ use quick_xml::Writer;
 
 use crate::error::Error;
 use crate::path::{encode, Node, Parsed};
+use crate::props::{self, PropName, PropSet, Want};
 use crate::upstream::View;
 use crate::Ctx;
 
 /// What a read-only target allows.
 pub const READ_METHODS: &str = "OPTIONS, GET, HEAD, PROPFIND, LOCK, UNLOCK";
+/// Everything keep-web answers (inside a collection its token may change).
+pub const ALL_METHODS: &str = "OPTIONS, GET, HEAD, POST, PUT, DELETE, MKCOL, COPY, MOVE, \
+                               PROPFIND, PROPPATCH, LOCK, UNLOCK";
 
 /// One listed thing.
 pub struct Entry {
@@ -29,6 +33,8 @@ pub struct Entry {
     pub size: Option<u64>,
     pub modified: SystemTime,
     pub etag: Option<String>,
+    /// Dead properties (PROPPATCH).
+    pub dead: Option<PropSet>,
 }
 
 pub fn preflight() -> HttpResponse {
@@ -36,7 +42,7 @@ pub fn preflight() -> HttpResponse {
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            "GET, HEAD, OPTIONS, POST, PROPFIND, LOCK, UNLOCK, PUT, DELETE, MKCOL, COPY, MOVE",
+            "GET, HEAD, OPTIONS, POST, PROPFIND, PROPPATCH, LOCK, UNLOCK, PUT, DELETE, MKCOL, COPY, MOVE",
         ))
         .insert_header((
             header::ACCESS_CONTROL_ALLOW_HEADERS,
@@ -51,11 +57,16 @@ pub fn options() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("DAV", "1, 2"))
         .insert_header(("MS-Author-Via", "DAV"))
-        .insert_header((header::ALLOW, READ_METHODS))
+        .insert_header((header::ALLOW, ALL_METHODS))
         .finish()
 }
 
 fn file_entry(view: &View, path: &str, name: &str, kind: EntryKind) -> Entry {
+    let dead = if view.dead.is_empty() {
+        None
+    } else {
+        view.dead.get(path).cloned()
+    };
     match kind {
         EntryKind::Dir => Entry {
             name: name.to_string(),
@@ -63,6 +74,7 @@ fn file_entry(view: &View, path: &str, name: &str, kind: EntryKind) -> Entry {
             size: None,
             modified: view.modified,
             etag: None,
+            dead,
         },
         EntryKind::File { size } => Entry {
             name: name.to_string(),
@@ -70,6 +82,7 @@ fn file_entry(view: &View, path: &str, name: &str, kind: EntryKind) -> Entry {
             size: Some(size),
             modified: view.modified,
             etag: crate::read::file_etag(view, path),
+            dead,
         },
     }
 }
@@ -130,6 +143,7 @@ fn dirs(names: Vec<(String, Option<u64>, SystemTime)>) -> Children {
                 size,
                 modified,
                 etag: None,
+                dead: None,
             },
         )
     }))
@@ -145,6 +159,7 @@ fn entries(parsed: &Parsed, node: Node, recurse: bool) -> (Entry, Children) {
         size: None,
         modified,
         etag: None,
+        dead: None,
     };
     match node {
         Node::Root => (
@@ -154,7 +169,9 @@ fn entries(parsed: &Parsed, node: Node, recurse: bool) -> (Entry, Children) {
                 ("users".into(), None, epoch),
             ]),
         ),
-        Node::ById | Node::Empty => (dir_entry(epoch), Box::new(std::iter::empty())),
+        Node::ById | Node::Empty | Node::Missing { .. } => {
+            (dir_entry(epoch), Box::new(std::iter::empty()))
+        }
         Node::Users(us) => (
             dir_entry(epoch),
             dirs(us.into_iter().map(|(n, _)| (n, None, epoch)).collect()),
@@ -168,7 +185,9 @@ fn entries(parsed: &Parsed, node: Node, recurse: bool) -> (Entry, Children) {
                     .collect(),
             ),
         ),
-        Node::Coll { view, path, dir } => {
+        Node::Coll {
+            view, path, dir, ..
+        } => {
             let kind = view.index.stat(&path).unwrap_or(EntryKind::Dir);
             let me = file_entry(&view, &path, &name, kind);
             if !dir {
@@ -206,13 +225,19 @@ pub fn html_listing(parsed: &Parsed, node: &Node) -> HttpResponse {
     let node_copy = match node {
         Node::Root => Node::Root,
         Node::ById => Node::ById,
-        Node::Empty => Node::Empty,
+        Node::Empty | Node::Missing { .. } => Node::Empty,
         Node::Users(u) => Node::Users(u.clone()),
         Node::Project(i) => Node::Project(i.clone()),
-        Node::Coll { view, path, dir } => Node::Coll {
+        Node::Coll {
+            view,
+            path,
+            dir,
+            uuid,
+        } => Node::Coll {
             view: view.clone(),
             path: path.clone(),
             dir: *dir,
+            uuid: uuid.clone(),
         },
     };
     let (_, children) = entries(parsed, node_copy, false);
@@ -262,7 +287,7 @@ pub fn html_listing(parsed: &Parsed, node: &Node) -> HttpResponse {
 /// cannot carry at all (a manifest name may hold them, written `\001`) become U+FFFD,
 /// so that one odd name can't make a whole listing unparsable (its href, %-encoded,
 /// still names it exactly).
-fn push_text(buf: &mut Vec<u8>, text: &str) {
+pub(crate) fn push_text(buf: &mut Vec<u8>, text: &str) {
     let special = |c: char| matches!(c, '&' | '<' | '>' | '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{d}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
     // fast path on bytes; 0xEF leads U+FFFE/U+FFFF in UTF-8 (and other, fine, chars)
     let maybe = |b: &u8| {
@@ -318,37 +343,106 @@ impl Dates {
     }
 }
 
+const SUPPORTEDLOCK: &[u8] = b"<D:supportedlock><D:lockentry><D:lockscope><D:exclusive/></D:lockscope>\
+<D:locktype><D:write/></D:locktype></D:lockentry></D:supportedlock>";
+
+/// Writes the DAV: live property `local` of `e`; false if `e` has no such property.
+fn live(buf: &mut Vec<u8>, local: &str, e: &Entry, dates: &mut Dates) -> bool {
+    match local {
+        "resourcetype" if e.dir => {
+            buf.extend_from_slice(b"<D:resourcetype><D:collection/></D:resourcetype>")
+        }
+        "resourcetype" => buf.extend_from_slice(b"<D:resourcetype/>"),
+        "displayname" => push_elem(buf, "D:displayname", &e.name),
+        "getcontentlength" => match e.size.filter(|_| !e.dir) {
+            Some(size) => {
+                buf.extend_from_slice(b"<D:getcontentlength>");
+                buf.extend_from_slice(size.to_string().as_bytes());
+                buf.extend_from_slice(b"</D:getcontentlength>");
+            }
+            None => return false,
+        },
+        "getlastmodified" => push_elem(buf, "D:getlastmodified", dates.of(e.modified).0),
+        "creationdate" => push_elem(buf, "D:creationdate", dates.of(e.modified).1),
+        "getcontenttype" if !e.dir => {
+            let ct = mime_guess::from_path(&e.name).first_or_octet_stream();
+            push_elem(buf, "D:getcontenttype", ct.essence_str());
+        }
+        "getetag" => match &e.etag {
+            Some(t) => push_elem(buf, "D:getetag", t),
+            None => return false,
+        },
+        "supportedlock" => buf.extend_from_slice(SUPPORTEDLOCK),
+        "lockdiscovery" => buf.extend_from_slice(b"<D:lockdiscovery/>"),
+        _ => return false,
+    }
+    true
+}
+
+const OK_END: &[u8] = b"</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>";
+
 /// Appends one `<D:response>` and a newline to `buf`.
-fn append_response(buf: &mut Vec<u8>, href: &str, e: &Entry, dates: &mut Dates) {
+fn append_response(buf: &mut Vec<u8>, href: &str, e: &Entry, dates: &mut Dates, want: &Want) {
     buf.extend_from_slice(b"<D:response>");
     push_elem(buf, "D:href", href);
     buf.extend_from_slice(b"<D:propstat><D:prop>");
-    if e.dir {
-        buf.extend_from_slice(b"<D:resourcetype><D:collection/></D:resourcetype>");
-    } else {
-        buf.extend_from_slice(b"<D:resourcetype/>");
+    match want {
+        Want::All => {
+            for l in ["resourcetype", "displayname", "getcontentlength", "getlastmodified"] {
+                live(buf, l, e, dates);
+            }
+            for l in ["creationdate", "getcontenttype", "getetag", "supportedlock"] {
+                live(buf, l, e, dates);
+            }
+            for (c, p) in e.dead.iter().flatten() {
+                if let Some(n) = PropName::from_clark(c) {
+                    props::write_prop(buf, &n, p);
+                }
+            }
+            buf.extend_from_slice(OK_END);
+        }
+        Want::Names => {
+            for l in props::LIVE {
+                let mut tmp = Vec::new();
+                if live(&mut tmp, l, e, dates) {
+                    buf.extend_from_slice(format!("<D:{l}/>").as_bytes());
+                }
+            }
+            for c in e.dead.iter().flatten().map(|(c, _)| c) {
+                if let Some(n) = PropName::from_clark(c) {
+                    props::write_name(buf, &n);
+                }
+            }
+            buf.extend_from_slice(OK_END);
+        }
+        Want::Some(names) => {
+            let mut missing = Vec::new();
+            for n in names {
+                let found = if n.ns == "DAV:" && live(buf, &n.local, e, dates) {
+                    true
+                } else if let Some(p) = e.dead.as_ref().and_then(|d| d.get(&n.clark())) {
+                    props::write_prop(buf, n, p);
+                    true
+                } else {
+                    false
+                };
+                if !found {
+                    missing.push(n);
+                }
+            }
+            buf.extend_from_slice(OK_END);
+            if !missing.is_empty() {
+                buf.extend_from_slice(b"<D:propstat><D:prop>");
+                for n in missing {
+                    props::write_name(buf, n);
+                }
+                buf.extend_from_slice(
+                    b"</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>",
+                );
+            }
+        }
     }
-    push_elem(buf, "D:displayname", &e.name);
-    if let Some(size) = e.size.filter(|_| !e.dir) {
-        buf.extend_from_slice(b"<D:getcontentlength>");
-        buf.extend_from_slice(size.to_string().as_bytes());
-        buf.extend_from_slice(b"</D:getcontentlength>");
-    }
-    let (http, rfc) = dates.of(e.modified);
-    push_elem(buf, "D:getlastmodified", http);
-    push_elem(buf, "D:creationdate", rfc);
-    if !e.dir {
-        let ct = mime_guess::from_path(&e.name).first_or_octet_stream();
-        push_elem(buf, "D:getcontenttype", ct.essence_str());
-    }
-    if let Some(t) = &e.etag {
-        push_elem(buf, "D:getetag", t);
-    }
-    buf.extend_from_slice(
-        b"<D:supportedlock><D:lockentry><D:lockscope><D:exclusive/></D:lockscope>\
-<D:locktype><D:write/></D:locktype></D:lockentry></D:supportedlock>\
-</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n",
-    );
+    buf.extend_from_slice(b"</D:response>\n");
 }
 
 /// PROPFIND bodies leave in chunks of about this size: one per entry would cost a
@@ -361,6 +455,7 @@ struct Batched {
     base: String,
     done: bool,
     dates: Dates,
+    want: Arc<Want>,
 }
 
 impl Iterator for Batched {
@@ -377,7 +472,7 @@ impl Iterator for Batched {
                     href.clear();
                     href.push_str(&self.base);
                     href.push_str(&rel);
-                    append_response(&mut buf, &href, &e, &mut self.dates);
+                    append_response(&mut buf, &href, &e, &mut self.dates, &self.want);
                 }
                 None => {
                     buf.extend_from_slice(b"</D:multistatus>\n");
@@ -388,51 +483,6 @@ impl Iterator for Batched {
         }
         Some(Bytes::from(buf))
     }
-}
-
-/// Checks a PROPFIND body: empty, or well-formed XML whose root is `propfind`.
-fn check_propfind_body(body: &[u8]) -> Result<(), Error> {
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(());
-    }
-    let bad = |why: &str| Error::BadRequest(format!("PROPFIND body: {why}"));
-    let mut r = quick_xml::Reader::from_reader(body);
-    let mut depth = 0usize;
-    let mut root_seen = false;
-    let mut buf = Vec::new();
-    loop {
-        match r.read_event_into(&mut buf) {
-            Err(e) => return Err(bad(&e.to_string())),
-            Ok(Event::Eof) => break,
-            Ok(Event::Start(s)) => {
-                if depth == 0 {
-                    if root_seen || s.local_name().as_ref() != b"propfind" {
-                        return Err(bad("the root element must be DAV:propfind"));
-                    }
-                    root_seen = true;
-                }
-                depth += 1;
-            }
-            Ok(Event::Empty(s)) => {
-                if depth == 0 {
-                    if root_seen || s.local_name().as_ref() != b"propfind" {
-                        return Err(bad("the root element must be DAV:propfind"));
-                    }
-                    root_seen = true;
-                }
-            }
-            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
-            Ok(Event::Text(t)) if depth == 0 && !t.iter().all(|b| b.is_ascii_whitespace()) => {
-                return Err(bad("text outside the root element"));
-            }
-            Ok(_) => {}
-        }
-        buf.clear();
-    }
-    if depth != 0 || !root_seen {
-        return Err(bad("not a complete XML document"));
-    }
-    Ok(())
 }
 
 pub fn propfind(
@@ -451,7 +501,7 @@ pub fn propfind(
         Some("infinity") | None => Some(true),
         Some(_) => return Err(Error::BadRequest("Depth must be 0, 1 or infinity".into())),
     };
-    check_propfind_body(body)?;
+    let want = Arc::new(props::parse_propfind(body)?);
     if recurse == Some(true) && !matches!(node, Node::Coll { .. }) {
         return Err(Error::FiniteDepth);
     }
@@ -475,12 +525,13 @@ pub fn propfind(
     // the head and the resource itself leave at once: the first byte doesn't wait for
     // the listing
     let mut dates = Dates::default();
-    append_response(&mut head, &href, &me, &mut dates);
+    append_response(&mut head, &href, &me, &mut dates, &want);
     let items = Batched {
         children,
         base: href,
         done: false,
         dates,
+        want,
     };
     let all = std::iter::once(Bytes::from(head))
         .chain(items)
@@ -491,7 +542,7 @@ pub fn propfind(
 }
 
 /// LOCK as a no-op: a fresh token and a lockdiscovery body.
-pub fn lock(req: &HttpRequest) -> HttpResponse {
+pub fn lock(req: &HttpRequest, missing: bool) -> HttpResponse {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b);
     let tok = format!(
@@ -517,8 +568,12 @@ pub fn lock(req: &HttpRequest) -> HttpResponse {
          <D:lockroot><D:href>{root}</D:href></D:lockroot>\
          </D:activelock></D:lockdiscovery></D:prop>\n"
     );
-    HttpResponse::Ok()
-        .content_type("application/xml; charset=utf-8")
+    let mut r = if missing {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    r.content_type("application/xml; charset=utf-8")
         .insert_header(("Lock-Token", format!("<{tok}>")))
         .body(body)
 }

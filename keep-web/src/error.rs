@@ -24,6 +24,26 @@ pub enum Error {
     FiniteDepth,
     #[error("method not allowed here")]
     MethodNotAllowed,
+    /// A write where writing can't happen (a PDH, a listing level above a collection);
+    /// the text says why.
+    #[error("{0}")]
+    ReadOnly(String),
+    /// The write's target doesn't fit the tree as it is (missing parent, a source that
+    /// vanished): 409.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// `Overwrite: F` and the destination exists: 412.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    /// MKCOL with a body.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// A request body over what this method may send.
+    #[error("request body too large: {0}")]
+    TooLarge(String),
+    /// A Destination on another server: 502 (RFC 4918 §9.8.5).
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     /// Unsatisfiable Range for a file of this length.
     #[error("range not satisfiable")]
     RangeNotSatisfiable(u64),
@@ -42,7 +62,12 @@ impl ResponseError for Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::NotFound | Error::NoSuchPath => StatusCode::NOT_FOUND,
             Error::Forbidden(_) | Error::FiniteDepth => StatusCode::FORBIDDEN,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::MethodNotAllowed | Error::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Error::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,7 +84,7 @@ impl ResponseError for Error {
             Error::RangeNotSatisfiable(len) => {
                 r.insert_header((header::CONTENT_RANGE, format!("bytes */{len}")));
             }
-            Error::MethodNotAllowed => {
+            Error::MethodNotAllowed | Error::ReadOnly(_) => {
                 r.insert_header((header::ALLOW, crate::dav::READ_METHODS));
             }
             Error::FiniteDepth => {

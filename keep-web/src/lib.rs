@@ -9,9 +9,11 @@
 mod dav;
 mod error;
 mod path;
+mod props;
 mod read;
 mod time;
 mod upstream;
+mod write;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -145,17 +147,17 @@ impl KeepWeb {
     /// Registers the gateway as the default service: it answers every method and path.
     pub fn configure(&self, c: &mut web::ServiceConfig) {
         let kw = self.clone();
-        c.default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+        c.default_service(web::to(move |req: HttpRequest, body: web::Payload| {
             let kw = kw.clone();
             async move { kw.serve(req, body).await }
         }));
     }
 
-    async fn serve(&self, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    async fn serve(&self, req: HttpRequest, body: web::Payload) -> HttpResponse {
         let started = Instant::now();
         let inner = &self.inner;
         inner.requests.fetch_add(1, Ordering::Relaxed);
-        let mut resp = match inner.route(&req, &body).await {
+        let mut resp = match inner.route(&req, body).await {
             Ok(r) => r,
             Err(e) => e.error_response(),
         };
@@ -186,6 +188,24 @@ impl KeepWeb {
     }
 }
 
+/// Reads a non-PUT request body whole, up to [`props::BODY_MAX`].
+async fn read_small_body(mut payload: web::Payload) -> Result<web::Bytes, Error> {
+    use futures_util::StreamExt;
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| Error::BadRequest(format!("reading the request body: {e}")))?;
+        if buf.len() + chunk.len() > props::BODY_MAX {
+            return Err(Error::TooLarge(format!(
+                "this method's body may be at most {} bytes",
+                props::BODY_MAX
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 /// What a request may use and how its answer must look, decided before resolving.
 pub(crate) struct Ctx {
     pub attachment: bool,
@@ -204,7 +224,7 @@ impl Inner {
         path::coll_id(label).map(|_| label.to_string())
     }
 
-    async fn route(&self, req: &HttpRequest, body: &web::Bytes) -> Result<HttpResponse, Error> {
+    async fn route(&self, req: &HttpRequest, payload: web::Payload) -> Result<HttpResponse, Error> {
         let host = req
             .headers()
             .get(header::HOST)
@@ -214,6 +234,17 @@ impl Inner {
         let vhost = host.as_deref().and_then(|h| self.vhost_id(h));
         let raw_path = req.uri().path();
         let method = req.method().as_str();
+        let is_write = matches!(
+            method,
+            "PUT" | "DELETE" | "MKCOL" | "COPY" | "MOVE" | "PROPPATCH"
+        );
+        // a PUT body streams into blocks; any other body is small and read whole
+        let (body, mut payload) = if method == "PUT" {
+            (web::Bytes::new(), Some(payload))
+        } else {
+            (read_small_body(payload).await?, None)
+        };
+        let body = &body;
         if vhost.is_none() && (raw_path == "/_health/ping" || raw_path == "/metrics") {
             return self.management(req, raw_path);
         }
@@ -269,6 +300,7 @@ impl Inner {
         match method {
             "OPTIONS" => return Ok(dav::options()),
             "GET" | "HEAD" | "PROPFIND" | "LOCK" | "UNLOCK" => {}
+            _ if is_write => {}
             _ => return Err(Error::MethodNotAllowed),
         }
 
@@ -297,14 +329,26 @@ impl Inner {
             let Some(tok) = tok else {
                 // no token at all: only the static listings resolve
                 if let Some(n) = path::static_node(&ctx.parsed) {
-                    return self.act(req, body, &ctx, n, None).await;
+                    if is_write {
+                        return Err(write::Target::of(n).err().unwrap_or(Error::Unauthorized));
+                    }
+                    return self.act(req, body, &mut payload, &ctx, n, None).await;
                 }
                 continue;
             };
             match path::resolve(&self.up, &ctx.parsed, &tok).await {
-                Ok(n) => return self.act(req, body, &ctx, n, Some(tok)).await,
+                // a write with the anonymous token: ask for credentials instead
+                Ok(_) if is_write && !is_client => return Err(Error::Unauthorized),
+                Ok(n) => return self.act(req, body, &mut payload, &ctx, n, Some(tok)).await,
                 Err(Error::NotFound) => seen_denial |= is_client,
                 Err(Error::Unauthorized) => {}
+                Err(Error::NoSuchPath) if is_write => {
+                    return Err(Error::ReadOnly(
+                        "nothing can be created here: this level lists projects and \
+                         collections; write inside a collection"
+                            .into(),
+                    ))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -400,6 +444,86 @@ impl Inner {
         &self,
         req: &HttpRequest,
         body: &web::Bytes,
+        payload: &mut Option<web::Payload>,
+        ctx: &Ctx,
+        node: Node,
+        token: Option<Token>,
+    ) -> Result<HttpResponse, Error> {
+        let method = req.method().as_str();
+        if let (Node::Missing { .. }, "GET" | "HEAD" | "PROPFIND") = (&node, method) {
+            return Err(Error::NoSuchPath);
+        }
+        let write_token = || token.clone().ok_or(Error::Unauthorized);
+        match method {
+            "PUT" => {
+                let p = payload
+                    .take()
+                    .ok_or_else(|| Error::Internal("the PUT body was already read".into()))?;
+                write::put(&self.up, req, p, write::Target::of(node)?, write_token()?).await
+            }
+            "MKCOL" => write::mkcol(&self.up, body, write::Target::of(node)?, &write_token()?).await,
+            "DELETE" => write::delete(&self.up, req, write::Target::of(node)?, &write_token()?).await,
+            "PROPPATCH" => {
+                write::proppatch(&self.up, req, body, write::Target::of(node)?, &write_token()?)
+                    .await
+            }
+            "COPY" | "MOVE" => {
+                let tok = write_token()?;
+                let src = write::Target::of(node)?;
+                let dst = write::Target::of(self.destination(req, &tok).await?)?;
+                write::copy_move(&self.up, req, src, dst, &tok, method == "MOVE").await
+            }
+            _ => self.read(req, body, ctx, node, token).await,
+        }
+    }
+
+    /// The node a COPY or MOVE `Destination` names, resolved with the request's token.
+    async fn destination(&self, req: &HttpRequest, tok: &Token) -> Result<Node, Error> {
+        let d = req
+            .headers()
+            .get("destination")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::BadRequest("COPY and MOVE need a Destination header".into()))?
+            .trim();
+        let req_host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let (host, path) = match d.split_once("://") {
+            Some((_, rest)) => match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            },
+            None if d.starts_with('/') => (req_host, d),
+            None => {
+                return Err(Error::BadRequest(format!(
+                    "Destination must be an absolute URL or path, not {d:?}"
+                )))
+            }
+        };
+        if !host.eq_ignore_ascii_case(req_host) {
+            return Err(Error::BadGateway(format!(
+                "Destination is on another server ({host}): COPY and MOVE stay on this one"
+            )));
+        }
+        let path = path.split(['?', '#']).next().unwrap_or("/");
+        let vhost = self.vhost_id(&strip_port(host));
+        let parsed = path::parse(path, vhost.as_deref())?;
+        match path::resolve(&self.up, &parsed, tok).await {
+            Err(Error::NotFound | Error::NoSuchPath | Error::Unauthorized) => {
+                Err(Error::Forbidden(format!(
+                    "Destination {path:?} is not inside a collection this token can see"
+                )))
+            }
+            r => r,
+        }
+    }
+
+    async fn read(
+        &self,
+        req: &HttpRequest,
+        body: &web::Bytes,
         ctx: &Ctx,
         node: Node,
         token: Option<Token>,
@@ -411,6 +535,7 @@ impl Inner {
                     view,
                     path,
                     dir: false,
+                    ..
                 } => {
                     if ctx.parsed.trailing {
                         // `file/` names no directory
@@ -442,7 +567,8 @@ impl Inner {
                 }
             },
             "PROPFIND" => dav::propfind(req, body, ctx, node),
-            "LOCK" => Ok(dav::lock(req)),
+            // LOCK on a missing path answers 201 and creates nothing
+            "LOCK" => Ok(dav::lock(req, matches!(node, Node::Missing { .. }))),
             "UNLOCK" => Ok(HttpResponse::NoContent().finish()),
             _ => Err(Error::MethodNotAllowed),
         }

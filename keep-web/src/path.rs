@@ -43,6 +43,14 @@ pub enum Node {
         /// Path inside the collection ("" = its root).
         path: String,
         dir: bool,
+        /// The collection's UUID when the URL named it by one (writes need it).
+        uuid: Option<String>,
+    },
+    /// A path inside a collection that doesn't exist (yet: PUT and MKCOL make it).
+    Missing {
+        view: Arc<View>,
+        path: String,
+        uuid: Option<String>,
     },
 }
 
@@ -266,18 +274,24 @@ fn api_id(c: &CollId) -> String {
 async fn collection(up: &Upstream, id: &str, rest: &[String], tok: &Token) -> Result<Node, Error> {
     let c = coll_id(id).ok_or(Error::NotFound)?;
     let view = up.collection(&api_id(&c), tok).await?;
+    let uuid = match c {
+        CollId::Uuid(u) => Some(u),
+        CollId::Pdh(_) => None,
+    };
     let path = rest.join("/");
     match view.index.stat(&path) {
-        None => Err(Error::NoSuchPath),
+        None => Ok(Node::Missing { view, path, uuid }),
         Some(EntryKind::File { .. }) => Ok(Node::Coll {
             view,
             path,
             dir: false,
+            uuid,
         }),
         Some(EntryKind::Dir) => Ok(Node::Coll {
             view,
             path,
             dir: true,
+            uuid,
         }),
     }
 }

@@ -10,6 +10,7 @@ use keep_format::{FileIndex, Hash, Locator, Manifest, Pdh, Token};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::props::{self, DeadProps};
 
 /// Page size for list calls (the API's maximum).
 const PAGE: usize = 1000;
@@ -66,6 +67,11 @@ impl SliceCache {
 pub struct View {
     pub modified: SystemTime,
     pub index: Arc<FileIndex>,
+    pub pdh: Pdh,
+    /// The token may change the collection (false for a PDH, a past version, anonymous).
+    pub can_write: bool,
+    /// Dead properties stored by PROPPATCH.
+    pub dead: Arc<DeadProps>,
     sigs: Arc<HashMap<Hash, Locator>>,
 }
 
@@ -73,6 +79,8 @@ pub struct View {
 struct CachedView {
     view: Arc<View>,
     pdh: Pdh,
+    /// `modified_at` as the API gave it: a change of properties alone changes it.
+    modified_at: String,
     checked: Instant,
     /// The earliest expiry among the view's block signatures.
     sigs_until: SystemTime,
@@ -209,28 +217,35 @@ impl Upstream {
                     if c.checked.elapsed() < VIEW_TTL {
                         return Ok(c.view.clone());
                     }
-                    Some((c.pdh, c.view.clone()))
+                    Some((c.pdh, c.modified_at.clone(), c.view.clone()))
                 }
                 _ => None,
             }
         };
-        if let Some((pdh, old)) = known {
+        if let Some((pdh, modified_at, old)) = known {
             let v = self
                 .api_get(
                     &format!("/arvados/v1/collections/{id}"),
                     token,
-                    &[("select", r#"["portable_data_hash","modified_at"]"#.into())],
+                    &[(
+                        "select",
+                        r#"["portable_data_hash","modified_at","can_write"]"#.into(),
+                    )],
                 )
                 .await?;
             let same = v
                 .get("portable_data_hash")
                 .and_then(Value::as_str)
                 .and_then(|p| p.parse::<Pdh>().ok())
-                == Some(pdh);
+                == Some(pdh)
+                && v.get("modified_at").and_then(Value::as_str).unwrap_or_default() == modified_at;
             if same {
                 let view = Arc::new(View {
-                    modified: v.get("modified_at").map_or(old.modified, |_| modified(&v)),
+                    modified: old.modified,
                     index: old.index.clone(),
+                    pdh: old.pdh,
+                    can_write: v.get("can_write").and_then(Value::as_bool).unwrap_or(false),
+                    dead: old.dead.clone(),
                     sigs: old.sigs.clone(),
                 });
                 let mut views = self.views.lock().map_err(lock_err)?;
@@ -241,7 +256,7 @@ impl Upstream {
                 return Ok(view);
             }
         }
-        let (view, pdh, sigs_until) = self.fetch_collection(id, token).await?;
+        let (view, modified_at, sigs_until) = self.fetch_collection(id, token).await?;
         let mut views = self.views.lock().map_err(lock_err)?;
         if views.len() >= VIEW_ENTRIES {
             views.clear();
@@ -250,7 +265,8 @@ impl Upstream {
             key,
             CachedView {
                 view: view.clone(),
-                pdh,
+                pdh: view.pdh,
+                modified_at,
                 checked: Instant::now(),
                 sigs_until,
             },
@@ -264,14 +280,15 @@ impl Upstream {
         &self,
         id: &str,
         token: &Token,
-    ) -> Result<(Arc<View>, Pdh, SystemTime), Error> {
+    ) -> Result<(Arc<View>, String, SystemTime), Error> {
         let v = self
             .api_get(
                 &format!("/arvados/v1/collections/{id}"),
                 token,
                 &[(
                     "select",
-                    r#"["portable_data_hash","modified_at","manifest_text"]"#.into(),
+                    r#"["portable_data_hash","modified_at","manifest_text","properties","can_write"]"#
+                        .into(),
                 )],
             )
             .await?;
@@ -330,9 +347,17 @@ impl Upstream {
         let view = Arc::new(View {
             modified: modified(&v),
             index,
+            pdh,
+            can_write: v.get("can_write").and_then(Value::as_bool).unwrap_or(false),
+            dead: Arc::new(props::from_properties(v.get("properties"))),
             sigs: Arc::new(sigs),
         });
-        Ok((view, pdh, sigs_until))
+        let modified_at = v
+            .get("modified_at")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Ok((view, modified_at, sigs_until))
     }
 
     async fn list_all(&self, path: &str, token: &Token) -> Result<Vec<Value>, Error> {
@@ -563,6 +588,140 @@ impl Upstream {
                     .boxed());
             }
             last = Error::Upstream(format!("keepstore {ks} answered {st} for a block"));
+        }
+        Err(last)
+    }
+}
+
+/// The first message of an API error body (`{"errors": ["…"]}`), else the status.
+async fn api_error_text(r: reqwest::Response) -> String {
+    let st = r.status();
+    let v: Option<Value> = r.json().await.ok();
+    v.as_ref()
+        .and_then(|v| v.get("errors"))
+        .and_then(|e| e.get(0))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the API answered {st}"))
+}
+
+/// Writing: blocks to keepstore, collection updates to the API.
+impl Upstream {
+    /// Forgets every token's view of collection `uuid`, so that the next request sees a
+    /// write at once.
+    pub fn invalidate(&self, uuid: &str) {
+        if let Ok(mut v) = self.views.lock() {
+            v.retain(|(_, id), _| id != uuid);
+        }
+    }
+
+    /// `PATCH /arvados/v1/collections/<uuid>` with `body`; the write's errors map to the
+    /// statuses a WebDAV client expects (403 may not write, 409 the tree changed under us).
+    pub async fn update_collection(
+        &self,
+        uuid: &str,
+        token: &Token,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let r = self
+            .http
+            .patch(format!("{}/arvados/v1/collections/{uuid}", self.api_url))
+            .query(&[("select", r#"["portable_data_hash","modified_at"]"#)])
+            .bearer_auth(token.expose())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| Error::Upstream(format!("API update of {uuid}: {e}")));
+        self.invalidate(uuid);
+        let r = r?;
+        let st = r.status().as_u16();
+        if (200..300).contains(&st) {
+            return r
+                .json()
+                .await
+                .map_err(|e| Error::Upstream(format!("API response for {uuid}: {e}")));
+        }
+        let msg = api_error_text(r).await;
+        Err(match st {
+            401 => Error::Unauthorized,
+            403 => Error::Forbidden(msg),
+            404 => Error::NotFound,
+            409 | 422 => Error::Conflict(msg),
+            400 => Error::BadRequest(msg),
+            _ => Error::Upstream(format!("updating {uuid}: {msg}")),
+        })
+    }
+
+    /// The collection's `properties` as they are now (not from any cache).
+    pub async fn properties(
+        &self,
+        uuid: &str,
+        token: &Token,
+    ) -> Result<serde_json::Map<String, Value>, Error> {
+        let v = self
+            .api_get(
+                &format!("/arvados/v1/collections/{uuid}"),
+                token,
+                &[("select", r#"["properties"]"#.into())],
+            )
+            .await?;
+        Ok(match v.get("properties") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
+        })
+    }
+
+    /// Stores one block (at most 64 MiB) and returns its locator signed for `token`.
+    /// Keepstores are tried in rendezvous order for the block; a full one is skipped.
+    pub async fn put_block(&self, data: Bytes, token: &Token) -> Result<Locator, Error> {
+        let size = data.len() as u64;
+        let hash = if data.len() > (1 << 20) {
+            let d = data.clone();
+            tokio::task::spawn_blocking(move || Hash::of(&d))
+                .await
+                .map_err(|e| Error::Internal(format!("hashing a block: {e}")))?
+        } else {
+            Hash::of(&data)
+        };
+        let urls = self.keepstore_urls().await?;
+        let mut order: Vec<(Hash, &String)> = urls
+            .iter()
+            .map(|u| (Hash::of(format!("{hash}{u}").as_bytes()), u))
+            .collect();
+        order.sort_by(|a, b| b.0.as_bytes().cmp(a.0.as_bytes()));
+        let mut last = Error::Upstream("no keepstore is configured".into());
+        for (_, ks) in order {
+            let r = self
+                .http
+                .put(format!("{ks}/{hash}"))
+                .bearer_auth(token.expose())
+                .body(data.clone())
+                .send()
+                .await;
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    last = Error::Upstream(format!("storing a block on {ks}: {e}"));
+                    continue;
+                }
+            };
+            let st = r.status();
+            let text = r.text().await.unwrap_or_default();
+            if st.is_success() {
+                let l: Locator = text.trim().parse().map_err(|e| {
+                    Error::Upstream(format!("keepstore {ks} answered a bad locator: {e}"))
+                })?;
+                if l.hash != hash || l.size != size {
+                    return Err(Error::Upstream(format!(
+                        "keepstore {ks} answered a locator for other data"
+                    )));
+                }
+                return Ok(l);
+            }
+            last = match st.as_u16() {
+                401 | 403 => return Err(Error::Forbidden(format!("keepstore {ks}: {}", text.trim()))),
+                _ => Error::Upstream(format!("keepstore {ks} answered {st}: {}", text.trim())),
+            };
         }
         Err(last)
     }
