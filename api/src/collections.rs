@@ -295,6 +295,12 @@ fn apply_replace(
             out = Manifest::new();
         } else {
             out.remove(&dp);
+            // as in any file system, a directory stays when its last entry goes
+            if let Some((parent, _)) = dp.rsplit_once('/') {
+                if cur.is_dir(parent) && !out.is_dir(parent) {
+                    out.put_dir(parent)?;
+                }
+            }
         }
     }
     for (dst, src) in ops {

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream;
 use keep_format::EntryKind;
-use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::events::{BytesDecl, Event};
 use quick_xml::Writer;
 
 use crate::error::Error;
@@ -541,39 +541,68 @@ pub fn propfind(
         .streaming(stream::iter(all)))
 }
 
-/// LOCK as a no-op: a fresh token and a lockdiscovery body.
-pub fn lock(req: &HttpRequest, missing: bool) -> HttpResponse {
-    let b: [u8; 16] = rand::random();
-    let h = hex::encode(b);
-    let tok = format!(
-        "opaquelocktoken:{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
+/// LOCK as a no-op: a fresh token (or, for a refresh, the one in the `If` header) and
+/// a lockdiscovery body that echoes the requested scope, depth and owner.
+pub fn lock(req: &HttpRequest, body: &[u8], missing: bool) -> Result<HttpResponse, Error> {
+    let info = props::parse_lockinfo(body)?;
+    let refresh_token = req
+        .headers()
+        .get("if")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let start = v.find("<opaquelocktoken:")?;
+            let rest = &v[start + 1..];
+            Some(rest[..rest.find('>')?].to_string())
+        });
+    let tok = match (&info, refresh_token) {
+        (None, Some(t)) => t,
+        _ => {
+            let b: [u8; 16] = rand::random();
+            let h = hex::encode(b);
+            format!(
+                "opaquelocktoken:{}-{}-{}-{}-{}",
+                &h[0..8],
+                &h[8..12],
+                &h[12..16],
+                &h[16..20],
+                &h[20..32]
+            )
+        }
+    };
+    let info = info.unwrap_or_default();
+    let depth = match req.headers().get("depth").and_then(|v| v.to_str().ok()) {
+        Some("0") => "0",
+        _ => "infinity",
+    };
+    let mut out = Vec::new();
+    out.extend_from_slice(
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery><D:activelock>\
+<D:locktype><D:write/></D:locktype><D:lockscope>",
     );
-    let mut root = Vec::new();
-    {
-        let mut w = Writer::new(&mut root);
-        let _ = w.write_event(Event::Text(BytesText::new(req.uri().path())));
+    out.extend_from_slice(if info.shared {
+        b"<D:shared/>"
+    } else {
+        b"<D:exclusive/>"
+    });
+    out.extend_from_slice(b"</D:lockscope><D:depth>");
+    out.extend_from_slice(depth.as_bytes());
+    out.extend_from_slice(b"</D:depth>");
+    if let Some(o) = &info.owner {
+        out.extend_from_slice(b"<D:owner>");
+        out.extend_from_slice(o.as_bytes());
+        out.extend_from_slice(b"</D:owner>");
     }
-    let root = String::from_utf8_lossy(&root);
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
-         <D:prop xmlns:D=\"DAV:\"><D:lockdiscovery><D:activelock>\
-         <D:locktype><D:write/></D:locktype><D:lockscope><D:exclusive/></D:lockscope>\
-         <D:depth>infinity</D:depth><D:timeout>Second-3600</D:timeout>\
-         <D:locktoken><D:href>{tok}</D:href></D:locktoken>\
-         <D:lockroot><D:href>{root}</D:href></D:lockroot>\
-         </D:activelock></D:lockdiscovery></D:prop>\n"
-    );
+    out.extend_from_slice(b"<D:timeout>Second-3600</D:timeout><D:locktoken><D:href>");
+    push_text(&mut out, &tok);
+    out.extend_from_slice(b"</D:href></D:locktoken><D:lockroot><D:href>");
+    push_text(&mut out, req.uri().path());
+    out.extend_from_slice(b"</D:href></D:lockroot></D:activelock></D:lockdiscovery></D:prop>\n");
     let mut r = if missing {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    r.content_type("application/xml; charset=utf-8")
+    Ok(r.content_type("application/xml; charset=utf-8")
         .insert_header(("Lock-Token", format!("<{tok}>")))
-        .body(body)
+        .body(out))
 }

@@ -568,7 +568,7 @@ impl Inner {
             },
             "PROPFIND" => dav::propfind(req, body, ctx, node),
             // LOCK on a missing path answers 201 and creates nothing
-            "LOCK" => Ok(dav::lock(req, matches!(node, Node::Missing { .. }))),
+            "LOCK" => dav::lock(req, body, matches!(node, Node::Missing { .. })),
             "UNLOCK" => Ok(HttpResponse::NoContent().finish()),
             _ => Err(Error::MethodNotAllowed),
         }

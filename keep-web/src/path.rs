@@ -181,7 +181,7 @@ pub fn multipart_values(content_type: &str, body: &[u8], key: &str) -> Vec<Strin
 /// The path with any `t=<token>` element hidden, for logs.
 pub fn redact(path: &str) -> String {
     path.split('/')
-        .map(|s| if s.starts_with("t=") { "t=…" } else { s })
+        .map(|s| if strip_key(s, "t").is_some() { "t=…" } else { s })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -203,6 +203,15 @@ fn element(raw: &str) -> Result<String, Error> {
     Ok(d)
 }
 
+/// The rest of a raw path element that starts with `key` and `=`, the `=` written as
+/// is or %-encoded (davfs2 and others send `/c%3D…/`).
+fn strip_key<'a>(seg: &'a str, key: &str) -> Option<&'a str> {
+    let rest = seg.strip_prefix(key)?;
+    rest.strip_prefix('=')
+        .or_else(|| rest.strip_prefix("%3D"))
+        .or_else(|| rest.strip_prefix("%3d"))
+}
+
 /// Splits a raw request path into its form. `vhost`: the collection id from the Host.
 pub fn parse(raw: &str, vhost: Option<&str>) -> Result<Parsed, Error> {
     let trailing = raw.ends_with('/');
@@ -211,13 +220,13 @@ pub fn parse(raw: &str, vhost: Option<&str>) -> Result<Parsed, Error> {
     let mut site = Site::Tree;
     if let Some(v) = vhost {
         site = Site::Collection(v.to_string());
-    } else if let Some(id) = raw_segs.first().and_then(|s| s.strip_prefix("c=")) {
+    } else if let Some(id) = raw_segs.first().and_then(|s| strip_key(s, "c")) {
         site = Site::Collection(decode(id, false)?);
         i = 1;
     }
     let mut path_token = None;
     if matches!(site, Site::Collection(_)) {
-        if let Some(t) = raw_segs.get(i).and_then(|s| s.strip_prefix("t=")) {
+        if let Some(t) = raw_segs.get(i).and_then(|s| strip_key(s, "t")) {
             let t = decode(t, false)?;
             if t.contains('\0') {
                 return Err(Error::BadRequest("NUL in the t= token".into()));
@@ -391,6 +400,11 @@ mod tests {
         assert!(parse("/c=abc/a%2fb", None).is_err());
         assert!(parse("/c=abc/a%00b", None).is_err());
         assert!(parse("/by_id/../x", None).is_err());
+        // `=` %-encoded, as davfs2 sends it
+        let p = parse("/c%3Dabc/t%3dtok/f", None).unwrap();
+        assert_eq!(p.site, Site::Collection("abc".into()));
+        assert_eq!(p.path_token.as_deref(), Some("tok"));
+        assert_eq!(p.segs, vec!["f".to_string()]);
         let p = parse("/_/t=x", Some("abc")).unwrap();
         assert_eq!(p.segs, vec!["t=x".to_string()]);
         assert!(p.path_token.is_none());
@@ -399,6 +413,7 @@ mod tests {
     #[test]
     fn redacts() {
         assert_eq!(redact("/c=x/t=secret/f"), "/c=x/t=…/f");
+        assert_eq!(redact("/c=x/t%3Dsecret/f"), "/c=x/t=…/f");
     }
 
     #[test]

@@ -360,6 +360,35 @@ pub fn parse_proppatch(body: &[u8]) -> Result<Vec<Update>, Error> {
     Ok(out)
 }
 
+/// What a LOCK asks for (LOCK is a no-op, but its answer echoes the request).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LockInfo {
+    pub shared: bool,
+    /// The inner XML of `DAV:owner`, as given.
+    pub owner: Option<String>,
+}
+
+/// A LOCK body: `None` when empty (a refresh).
+pub fn parse_lockinfo(body: &[u8]) -> Result<Option<LockInfo>, Error> {
+    const W: &str = "LOCK";
+    let Some(root) = parse_tree(body, W)? else {
+        return Ok(None);
+    };
+    if !is_dav(&root, "lockinfo") {
+        return Err(bad(W, "the root element must be DAV:lockinfo"));
+    }
+    let mut info = LockInfo::default();
+    for c in &root.children {
+        if is_dav(c, "lockscope") {
+            info.shared = c.children.iter().any(|s| is_dav(s, "shared"));
+        }
+        if is_dav(c, "owner") {
+            info.owner = Some(c.inner.clone());
+        }
+    }
+    Ok(Some(info))
+}
+
 fn push_attr(buf: &mut Vec<u8>, name: &str, val: &str) {
     buf.push(b' ');
     buf.extend_from_slice(name.as_bytes());
