@@ -523,6 +523,19 @@ async fn versions_trash_and_replace_files() {
         .await;
     assert_eq!(st, 200, "{c4}");
     assert_eq!(c4["file_count"], 2);
+    // removing a directory's last file leaves the directory (empty), as a file system does
+    let (st, c4b) = s
+        .patch(&path, &at, json!({"replace_files": {"/dir/n.txt": ""}}))
+        .await;
+    assert_eq!(st, 200, "{c4b}");
+    assert_eq!(c4b["file_count"], 1);
+    assert!(
+        c4b["unsigned_manifest_text"]
+            .as_str()
+            .unwrap()
+            .contains("./dir "),
+        "{c4b}"
+    );
     let (st, e) = s
         .patch(
             &path,
@@ -560,7 +573,7 @@ async fn versions_trash_and_replace_files() {
         .iter()
         .map(|v| v["version"].as_u64().unwrap())
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
     let v1 = vs["items"][0]["uuid"].as_str().unwrap();
     let (st, old) = s.get(&format!("/arvados/v1/collections/{v1}"), &at).await;
     assert_eq!(st, 200);
@@ -585,7 +598,7 @@ async fn versions_trash_and_replace_files() {
             &at,
         )
         .await;
-    assert_eq!(lv["items_available"], 5);
+    assert_eq!(lv["items_available"], 6);
     // trash / untrash
     let (st, t) = s.delete(&path, &at).await;
     assert_eq!((st, &t["is_trashed"]), (200, &json!(true)));
