@@ -120,7 +120,10 @@ impl W {
     }
 
     fn put(&self, uuid: &str, path: &str, data: Vec<u8>) -> reqwest::blocking::Response {
-        self.req("PUT", &self.url(uuid, path)).body(data).send().unwrap()
+        self.req("PUT", &self.url(uuid, path))
+            .body(data)
+            .send()
+            .unwrap()
     }
 
     fn get(&self, uuid: &str, path: &str) -> (u16, Vec<u8>) {
@@ -136,7 +139,13 @@ fn summary_counts(out: &str, suite: &str) -> Option<(u32, u32)> {
         .lines()
         .find(|l| l.contains(&format!("summary for `{suite}'")))?;
     let run: u32 = line.split("of ").nth(1)?.split(' ').next()?.parse().ok()?;
-    let passed: u32 = line.split("run: ").nth(1)?.split(' ').next()?.parse().ok()?;
+    let passed: u32 = line
+        .split("run: ")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
     Some((run, passed))
 }
 
@@ -217,7 +226,10 @@ fn put_cuts_blocks_and_reads_back() {
         let r = w.put(&uuid, &format!("f{i}.bin"), data.clone());
         assert_eq!(r.status().as_u16(), 201, "PUT of {n} bytes");
         let etag = r.headers()["etag"].to_str().unwrap().to_string();
-        let g = w.req("GET", &w.url(&uuid, &format!("f{i}.bin"))).send().unwrap();
+        let g = w
+            .req("GET", &w.url(&uuid, &format!("f{i}.bin")))
+            .send()
+            .unwrap();
         assert_eq!(g.status().as_u16(), 200);
         assert_eq!(g.headers()["etag"].to_str().unwrap(), etag, "size {n}");
         let back = g.bytes().unwrap();
@@ -266,7 +278,12 @@ fn concurrent_puts_all_land() {
 fn failed_puts_commit_nothing() {
     let w = W::start();
     let uuid = w.collection("fail");
-    assert_eq!(w.put(&uuid, "keep.txt", b"kept\n".to_vec()).status().as_u16(), 201);
+    assert_eq!(
+        w.put(&uuid, "keep.txt", b"kept\n".to_vec())
+            .status()
+            .as_u16(),
+        201
+    );
     let before = w.record(&uuid);
     let host = w.web.trim_start_matches("http://").to_string();
     let auth = base64_enc(&format!("u:{}", w.admin));
@@ -319,7 +336,10 @@ fn failed_puts_commit_nothing() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    assert!(r.text().unwrap().contains("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="));
+    assert!(r
+        .text()
+        .unwrap()
+        .contains("LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="));
     // and the right digests are accepted
     let r = w
         .req("PUT", &w.url(&uuid, "ok.txt"))
@@ -375,12 +395,24 @@ fn write_rules_and_directory_moves() {
     assert_eq!(w.status("MKCOL", &u("d")), 201);
     assert_eq!(w.status("MKCOL", &u("d")), 405);
     assert_eq!(w.status("MKCOL", &u("x/y")), 409);
-    assert_eq!(w.put(&uuid, "d/a.txt", b"A".to_vec()).status().as_u16(), 201);
-    assert_eq!(w.put(&uuid, "d/sub/b.txt", b"B".to_vec()).status().as_u16(), 409);
+    assert_eq!(
+        w.put(&uuid, "d/a.txt", b"A".to_vec()).status().as_u16(),
+        201
+    );
+    assert_eq!(
+        w.put(&uuid, "d/sub/b.txt", b"B".to_vec()).status().as_u16(),
+        409
+    );
     assert_eq!(w.status("MKCOL", &u("d/sub")), 201);
-    assert_eq!(w.put(&uuid, "d/sub/b.txt", b"B".to_vec()).status().as_u16(), 201);
+    assert_eq!(
+        w.put(&uuid, "d/sub/b.txt", b"B".to_vec()).status().as_u16(),
+        201
+    );
     assert_eq!(w.put(&uuid, "d", b"no".to_vec()).status().as_u16(), 405);
-    assert_eq!(w.put(&uuid, "d/a.txt/x", b"no".to_vec()).status().as_u16(), 409);
+    assert_eq!(
+        w.put(&uuid, "d/a.txt/x", b"no".to_vec()).status().as_u16(),
+        409
+    );
     let pdh1 = w.record(&uuid)["portable_data_hash"]
         .as_str()
         .unwrap()
@@ -455,7 +487,10 @@ fn write_rules_and_directory_moves() {
         let st = w.status("PUT", &format!("{}{p}", w.web));
         assert_eq!(st, 405, "PUT {p}");
     }
-    assert_eq!(w.status("MKCOL", &format!("{}/users/admin/newdir", w.web)), 405);
+    assert_eq!(
+        w.status("MKCOL", &format!("{}/users/admin/newdir", w.web)),
+        405
+    );
 
     // no token: 401 with the Basic challenge; a token that may only read: 403
     let r = w.http.put(u("anon.txt")).body("x").send().unwrap();
@@ -660,5 +695,8 @@ fn davfs2_mount_writes_a_tree() {
         ]
     );
     assert_eq!(w.get(&uuid, "tree/sub/deeper/d.bin").1, bytes(123_457, 13));
-    assert_eq!(w.get(&uuid, "tree/renamed.txt").1, b"hello davfs2\n".to_vec());
+    assert_eq!(
+        w.get(&uuid, "tree/renamed.txt").1,
+        b"hello davfs2\n".to_vec()
+    );
 }

@@ -343,7 +343,8 @@ impl Dates {
     }
 }
 
-const SUPPORTEDLOCK: &[u8] = b"<D:supportedlock><D:lockentry><D:lockscope><D:exclusive/></D:lockscope>\
+const SUPPORTEDLOCK: &[u8] =
+    b"<D:supportedlock><D:lockentry><D:lockscope><D:exclusive/></D:lockscope>\
 <D:locktype><D:write/></D:locktype></D:lockentry></D:supportedlock>";
 
 /// Writes the DAV: live property `local` of `e`; false if `e` has no such property.
@@ -388,7 +389,12 @@ fn append_response(buf: &mut Vec<u8>, href: &str, e: &Entry, dates: &mut Dates, 
     buf.extend_from_slice(b"<D:propstat><D:prop>");
     match want {
         Want::All => {
-            for l in ["resourcetype", "displayname", "getcontentlength", "getlastmodified"] {
+            for l in [
+                "resourcetype",
+                "displayname",
+                "getcontentlength",
+                "getlastmodified",
+            ] {
                 live(buf, l, e, dates);
             }
             for l in ["creationdate", "getcontenttype", "getetag", "supportedlock"] {

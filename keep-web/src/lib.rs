@@ -461,11 +461,21 @@ impl Inner {
                     .ok_or_else(|| Error::Internal("the PUT body was already read".into()))?;
                 write::put(&self.up, req, p, write::Target::of(node)?, write_token()?).await
             }
-            "MKCOL" => write::mkcol(&self.up, body, write::Target::of(node)?, &write_token()?).await,
-            "DELETE" => write::delete(&self.up, req, write::Target::of(node)?, &write_token()?).await,
+            "MKCOL" => {
+                write::mkcol(&self.up, body, write::Target::of(node)?, &write_token()?).await
+            }
+            "DELETE" => {
+                write::delete(&self.up, req, write::Target::of(node)?, &write_token()?).await
+            }
             "PROPPATCH" => {
-                write::proppatch(&self.up, req, body, write::Target::of(node)?, &write_token()?)
-                    .await
+                write::proppatch(
+                    &self.up,
+                    req,
+                    body,
+                    write::Target::of(node)?,
+                    &write_token()?,
+                )
+                .await
             }
             "COPY" | "MOVE" => {
                 let tok = write_token()?;

@@ -181,7 +181,13 @@ pub fn multipart_values(content_type: &str, body: &[u8], key: &str) -> Vec<Strin
 /// The path with any `t=<token>` element hidden, for logs.
 pub fn redact(path: &str) -> String {
     path.split('/')
-        .map(|s| if strip_key(s, "t").is_some() { "t=…" } else { s })
+        .map(|s| {
+            if strip_key(s, "t").is_some() {
+                "t=…"
+            } else {
+                s
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -223,10 +223,8 @@ fn parse_tree(body: &[u8], what: &str) -> Result<Option<Elem>, Error> {
                     None => root = Some(e),
                 }
             }
-            Event::Text(t) if stack.is_empty() => {
-                if !t.iter().all(|b| b.is_ascii_whitespace()) {
-                    return Err(bad(what, "text outside the root element"));
-                }
+            Event::Text(t) if stack.is_empty() && !t.iter().all(|b| b.is_ascii_whitespace()) => {
+                return Err(bad(what, "text outside the root element"));
             }
             Event::Eof => break,
             _ => {}
@@ -299,7 +297,9 @@ pub fn parse_propfind(body: &[u8]) -> Result<Want, Error> {
             return Ok(Want::Names);
         }
         if is_dav(c, "prop") {
-            return Ok(Want::Some(c.children.iter().map(|p| p.name.clone()).collect()));
+            return Ok(Want::Some(
+                c.children.iter().map(|p| p.name.clone()).collect(),
+            ));
         }
     }
     Err(bad(W, "DAV:propfind must hold prop, allprop or propname"))
@@ -478,8 +478,10 @@ mod tests {
     fn propfind_bodies() {
         assert_eq!(parse_propfind(b"").unwrap(), Want::All);
         assert_eq!(
-            parse_propfind(b"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:allprop/></D:propfind>")
-                .unwrap(),
+            parse_propfind(
+                b"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:allprop/></D:propfind>"
+            )
+            .unwrap(),
             Want::All
         );
         assert_eq!(
@@ -535,7 +537,10 @@ mod tests {
     fn trees_move_with_their_paths() {
         let mut d = DeadProps::new();
         for p in ["a", "a/b", "ab", "c"] {
-            d.insert(p.into(), PropSet::from([("{x}y".into(), DeadProp::default())]));
+            d.insert(
+                p.into(),
+                PropSet::from([("{x}y".into(), DeadProp::default())]),
+            );
         }
         let c = copy_tree(&d, "a", "z/q", true);
         assert_eq!(c.keys().collect::<Vec<_>>(), vec!["z/q", "z/q/b"]);

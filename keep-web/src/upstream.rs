@@ -238,7 +238,10 @@ impl Upstream {
                 .and_then(Value::as_str)
                 .and_then(|p| p.parse::<Pdh>().ok())
                 == Some(pdh)
-                && v.get("modified_at").and_then(Value::as_str).unwrap_or_default() == modified_at;
+                && v.get("modified_at")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    == modified_at;
             if same {
                 let view = Arc::new(View {
                     modified: old.modified,
@@ -719,7 +722,9 @@ impl Upstream {
                 return Ok(l);
             }
             last = match st.as_u16() {
-                401 | 403 => return Err(Error::Forbidden(format!("keepstore {ks}: {}", text.trim()))),
+                401 | 403 => {
+                    return Err(Error::Forbidden(format!("keepstore {ks}: {}", text.trim())))
+                }
                 _ => Error::Upstream(format!("keepstore {ks} answered {st}: {}", text.trim())),
             };
         }

@@ -244,12 +244,13 @@ pub async fn put(
         return Err(Error::MethodNotAllowed);
     }
     t.parent_is_dir()?;
-    let declared = match header_str(req, "content-length") {
-        Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
-            Error::BadRequest("the Content-Length header is not a number".into())
-        })?),
-        None => None,
-    };
+    let declared =
+        match header_str(req, "content-length") {
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                Error::BadRequest("the Content-Length header is not a number".into())
+            })?),
+            None => None,
+        };
     let mut digests = Digests::from(req)?;
     let block = BLOCK_SIZE_MAX as usize;
     let cap = |left: Option<u64>| left.map_or(1 << 20, |l| (l as usize).min(block));
@@ -257,12 +258,12 @@ pub async fn put(
     let mut total: u64 = 0;
     let mut runs: Vec<Locator> = Vec::new();
     let mut pending: Option<tokio::task::JoinHandle<Result<Locator, Error>>> = None;
-    let send = |data: Bytes,
-                pending: &mut Option<tokio::task::JoinHandle<Result<Locator, Error>>>| {
-        let (up, tok) = (up.clone(), tok.clone());
-        let prev = pending.replace(tokio::spawn(async move { up.put_block(data, &tok).await }));
-        prev
-    };
+    let send =
+        |data: Bytes, pending: &mut Option<tokio::task::JoinHandle<Result<Locator, Error>>>| {
+            let (up, tok) = (up.clone(), tok.clone());
+            let prev = pending.replace(tokio::spawn(async move { up.put_block(data, &tok).await }));
+            prev
+        };
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             Error::BadRequest(format!(
@@ -429,8 +430,7 @@ pub async fn copy_move(
     };
     if src.path.is_empty() {
         return Err(Error::Forbidden(
-            "the collection's root can't be copied or moved into a path (copy its files)"
-                .into(),
+            "the collection's root can't be copied or moved into a path (copy its files)".into(),
         ));
     }
     if dst.path.is_empty() {
@@ -566,11 +566,19 @@ pub async fn proppatch(
     };
     if refused {
         group(
-            updates.iter().map(Update::name).filter(|n| n.is_live()).collect(),
+            updates
+                .iter()
+                .map(Update::name)
+                .filter(|n| n.is_live())
+                .collect(),
             "403 Forbidden",
         );
         group(
-            updates.iter().map(Update::name).filter(|n| !n.is_live()).collect(),
+            updates
+                .iter()
+                .map(Update::name)
+                .filter(|n| !n.is_live())
+                .collect(),
             "424 Failed Dependency",
         );
     } else {
