@@ -700,3 +700,73 @@ fn davfs2_mount_writes_a_tree() {
         b"hello davfs2\n".to_vec()
     );
 }
+
+/// `GET dir/?accept=application/zip` streams the directory as a ZIP (Python's zipfile
+/// unpacks it to the same bytes, empty directories included) with a BLAKE3SUMS that
+/// matches; `Accept: application/zip` on the collection root does the same.
+#[test]
+fn zip_download_of_a_directory() {
+    let w = W::start();
+    let uuid = w.collection("zipped");
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("top.txt", b"top\n".to_vec()),
+        ("d/a.txt", b"alpha\n".to_vec()),
+        ("d/big.bin", bytes(3_000_001, 21)),
+        ("d/sub/b.bin", bytes(70_000, 22)),
+        ("d/sub/empty", Vec::new()),
+    ];
+    assert_eq!(w.status("MKCOL", &w.url(&uuid, "d")), 201);
+    assert_eq!(w.status("MKCOL", &w.url(&uuid, "d/sub")), 201);
+    assert_eq!(w.status("MKCOL", &w.url(&uuid, "d/nothing")), 201);
+    for (p, d) in &files {
+        assert_eq!(w.put(&uuid, p, d.clone()).status().as_u16(), 201, "{p}");
+    }
+    let work = tempfile::tempdir().unwrap();
+    let unzip = |resp: reqwest::blocking::Response, name: &str| -> std::path::PathBuf {
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.headers()["content-type"], "application/zip");
+        let cd = resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(cd.starts_with("attachment;"), "{cd}");
+        let zip = work.path().join(format!("{name}.zip"));
+        std::fs::write(&zip, resp.bytes().unwrap()).unwrap();
+        let out = work.path().join(name);
+        let st = Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&zip)
+            .arg(&out)
+            .status()
+            .expect("python3");
+        assert!(st.success(), "python3 -m zipfile -e");
+        out
+    };
+    let out = unzip(
+        w.req("GET", &w.url(&uuid, "d/?accept=application/zip"))
+            .send()
+            .unwrap(),
+        "d",
+    );
+    for (p, d) in files.iter().filter(|(p, _)| p.starts_with("d/")) {
+        let got = std::fs::read(out.join(&p[2..])).unwrap();
+        assert!(got == *d, "{p}");
+    }
+    assert!(out.join("nothing").is_dir());
+    let sums = std::fs::read_to_string(out.join("BLAKE3SUMS")).unwrap();
+    for (p, d) in files.iter().filter(|(p, _)| p.starts_with("d/")) {
+        let line = format!("{}  {}", blake3::hash(d).to_hex(), &p[2..]);
+        assert!(sums.lines().any(|l| l == line), "{line} in\n{sums}");
+    }
+    // the whole collection, asked for with an Accept header
+    let out = unzip(
+        w.req("GET", &w.url(&uuid, ""))
+            .header("Accept", "application/zip")
+            .send()
+            .unwrap(),
+        "all",
+    );
+    for (p, d) in &files {
+        assert!(std::fs::read(out.join(p)).unwrap() == *d, "{p}");
+    }
+}

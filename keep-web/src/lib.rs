@@ -14,6 +14,7 @@ mod read;
 mod time;
 mod upstream;
 mod write;
+mod zip;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -572,6 +573,14 @@ impl Inner {
                         return Ok(HttpResponse::SeeOther()
                             .insert_header((header::LOCATION, loc))
                             .finish());
+                    }
+                    if let (Node::Coll { view, path, .. }, true) = (&n, zip::wanted(req)) {
+                        let tok = token.ok_or(Error::Unauthorized)?;
+                        let name = match ctx.parsed.segs.last() {
+                            Some(s) => s.clone(),
+                            None => view.pdh.to_string(),
+                        };
+                        return Ok(zip::serve(self.up_handle(), view, path, &name, tok));
                     }
                     Ok(dav::html_listing(&ctx.parsed, &n))
                 }

@@ -1,0 +1,161 @@
+//! Bulk download: `GET <dir>/?accept=application/zip` (or `Accept: application/zip`)
+//! streams the directory as a ZIP archive (entries stored, not compressed: science data
+//! rarely compresses and the CPU goes to verifying the blocks). Memory stays bounded:
+//! the archive is written into a 256 KiB pipe that the response drains. The archive ends
+//! with `BLAKE3SUMS`, each file's BLAKE3 in `b3sum` format (`b3sum -c BLAKE3SUMS`
+//! checks the unpacked files).
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use async_zip::base::write::ZipFileWriter;
+use async_zip::{Compression, ZipEntryBuilder};
+use futures_util::io::AsyncWriteExt;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use keep_format::{EntryKind, Token};
+use tokio_util::compat::TokioAsyncWriteCompatExt;
+
+use crate::error::Error;
+use crate::upstream::{Upstream, View};
+
+/// The pipe between the archive writer and the response.
+const PIPE: usize = 256 << 10;
+
+/// Whether a GET of a directory asks for a ZIP.
+pub fn wanted(req: &HttpRequest) -> bool {
+    let q = req.uri().query().unwrap_or_default();
+    if crate::path::query_values(q, "accept")
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case("application/zip"))
+    {
+        return true;
+    }
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/zip"))
+        })
+}
+
+/// Every file and empty directory under `dir`, depth first, with its path relative to it.
+fn walk(view: &View, dir: &str) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_string(), String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let list = view.index.list(&d).unwrap_or(&[]);
+        if list.is_empty() && !rel.is_empty() {
+            out.push((d.clone(), format!("{rel}/"), true));
+        }
+        for e in list.iter().rev() {
+            let path = if d.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{d}/{}", e.name)
+            };
+            let r = if rel.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{rel}/{}", e.name)
+            };
+            match e.kind {
+                EntryKind::Dir => stack.push((path, r)),
+                EntryKind::File { .. } => out.push((path, r, false)),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+async fn write_archive(
+    up: Arc<Upstream>,
+    view: Arc<View>,
+    entries: Vec<(String, String, bool)>,
+    token: Token,
+    w: tokio::io::DuplexStream,
+) -> Result<(), Error> {
+    let zerr = |e: async_zip::error::ZipError| Error::Internal(format!("writing the ZIP: {e}"));
+    let ioerr = |e: std::io::Error| Error::Internal(format!("writing the ZIP: {e}"));
+    let mut zw = ZipFileWriter::new(w.compat_write());
+    let mut sums = String::new();
+    for (path, rel, is_dir) in &entries {
+        if *is_dir {
+            let e = ZipEntryBuilder::new(rel.clone().into(), Compression::Stored);
+            zw.write_entry_whole(e, &[]).await.map_err(zerr)?;
+            continue;
+        }
+        let Some(f) = view.index.file(path) else {
+            continue;
+        };
+        let size = f.size();
+        let e = ZipEntryBuilder::new(rel.clone().into(), Compression::Stored);
+        let mut ew = zw.write_entry_stream(e).await.map_err(zerr)?;
+        let mut hasher = blake3::Hasher::new();
+        let parts: Vec<_> = f
+            .slices(0..size)
+            .map(|s| (view.signed(s.locator), s.block_offset, s.len))
+            .collect();
+        for (loc, off, len) in parts {
+            let mut st = up.block_slice(&loc, off, len, &token).await?;
+            while let Some(chunk) = st.next().await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                ew.write_all(&chunk).await.map_err(ioerr)?;
+            }
+        }
+        ew.close().await.map_err(zerr)?;
+        sums.push_str(&format!("{}  {rel}\n", hasher.finalize().to_hex()));
+    }
+    let mut name = String::from("BLAKE3SUMS");
+    while entries.iter().any(|(_, r, _)| *r == name) {
+        name.push('~');
+    }
+    let e = ZipEntryBuilder::new(name.into(), Compression::Stored);
+    zw.write_entry_whole(e, sums.as_bytes())
+        .await
+        .map_err(zerr)?;
+    let mut inner = zw.close().await.map_err(zerr)?;
+    inner.close().await.map_err(ioerr)?;
+    Ok(())
+}
+
+/// The ZIP of directory `dir` of `view`, named `<name>.zip`.
+pub fn serve(
+    up: &Arc<Upstream>,
+    view: &Arc<View>,
+    dir: &str,
+    name: &str,
+    token: Token,
+) -> HttpResponse {
+    let entries = walk(view, dir);
+    let (w, r) = tokio::io::duplex(PIPE);
+    let task = tokio::spawn(write_archive(up.clone(), view.clone(), entries, token, w));
+    // the archive's bytes, then the writer's verdict: an error aborts the response so
+    // that the client sees a failed download, not a short archive
+    let body = tokio_util::io::ReaderStream::new(r)
+        .map_err(|e| Error::Internal(format!("streaming the ZIP: {e}")))
+        .chain(
+            stream::once(async move {
+                match task.await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(Err(e)),
+                    Err(e) => Some(Err(Error::Internal(format!("the ZIP writer stopped: {e}")))),
+                }
+            })
+            .filter_map(|x| async move { x }),
+        );
+    let file = format!("{}.zip", if name.is_empty() { "collection" } else { name });
+    let quoted = file.replace(['"', '\\'], "_");
+    HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{quoted}\""),
+        ))
+        .streaming(body)
+}
