@@ -640,6 +640,25 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let _g = core.lock()?;
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_current_for_write(core, ctx, &p)?;
+    // optimistic concurrency: change only the version the caller read
+    if let Some(want) = ctx
+        .params
+        .get("if_portable_data_hash")
+        .and_then(Value::as_str)
+    {
+        let have = s(&cur, "portable_data_hash");
+        if Pdh::parse_loose(want)
+            .map(|p| p.to_string())
+            .ok()
+            .as_deref()
+            != Some(have)
+        {
+            return Err(Error::PreconditionFailed(format!(
+                "collection {} is now {have}, not {want}: read it again and retry",
+                ctx.id
+            )));
+        }
+    }
     let mut new = cur.clone();
     apply(&mut new, &patch)?;
     if let Some(o) = patch.get("owner_uuid").and_then(Value::as_str) {

@@ -20,6 +20,9 @@ pub enum Error {
     /// 404: no such object, or the caller may not read it (existence never leaks).
     #[error("{0}")]
     NotFound(String),
+    /// 412: a precondition the request set (`if_portable_data_hash`) does not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// 422: the object would be invalid (malformed manifest, duplicate name, bad field).
     #[error("{0}")]
     Unprocessable(String),
@@ -53,6 +56,7 @@ impl ResponseError for Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

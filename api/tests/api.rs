@@ -523,6 +523,15 @@ async fn versions_trash_and_replace_files() {
         .await;
     assert_eq!(st, 200, "{c4}");
     assert_eq!(c4["file_count"], 2);
+    // a write conditional on the version read: refused once the collection moved on
+    let (st, e) = s
+        .patch(
+            &path,
+            &at,
+            json!({"collection": {"name": "c3"}, "if_portable_data_hash": c["portable_data_hash"]}),
+        )
+        .await;
+    assert_eq!(st, 412, "{e}");
     // removing a directory's last file leaves the directory (empty), as a file system does
     let (st, c4b) = s
         .patch(&path, &at, json!({"replace_files": {"/dir/n.txt": ""}}))

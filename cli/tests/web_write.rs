@@ -770,3 +770,57 @@ fn zip_download_of_a_directory() {
         assert!(std::fs::read(out.join(p)).unwrap() == *d, "{p}");
     }
 }
+
+/// 40 small PUTs, one block each, are repacked in the background into shared blocks:
+/// the collection ends with far fewer blocks, every file reads back the same, and a PDH
+/// from before the repack still serves its old content.
+#[test]
+fn small_writes_are_repacked() {
+    let w = W::start();
+    let uuid = w.collection("small");
+    assert_eq!(w.status("MKCOL", &w.url(&uuid, "s")), 201);
+    let mut old_pdh = String::new();
+    for i in 0..40u64 {
+        let r = w.put(&uuid, &format!("s/{i:02}.txt"), bytes(1000 + i as usize, i));
+        assert_eq!(r.status().as_u16(), 201);
+        if i == 9 {
+            old_pdh = w.record(&uuid)["portable_data_hash"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+    }
+    let blocks = |w: &W| -> usize {
+        let c = w.record(&uuid);
+        let m = c["unsigned_manifest_text"].as_str().unwrap().to_string();
+        let set: std::collections::HashSet<String> = m
+            .split_whitespace()
+            .filter(|t| t.contains('+'))
+            .map(|t| t.to_string())
+            .collect();
+        set.len()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while blocks(&w) > 12 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} blocks after 30 s",
+            blocks(&w)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(w.files(&uuid).len(), 40);
+    for i in 0..40u64 {
+        assert_eq!(
+            w.get(&uuid, &format!("s/{i:02}.txt")),
+            (200, bytes(1000 + i as usize, i)),
+            "file {i}"
+        );
+    }
+    let r = w
+        .req("GET", &format!("{}/c={old_pdh}/s/05.txt", w.web))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().unwrap().to_vec(), bytes(1005, 5));
+}

@@ -11,6 +11,7 @@ mod error;
 mod path;
 mod props;
 mod read;
+mod repack;
 mod time;
 mod upstream;
 mod write;

@@ -130,6 +130,8 @@ pub struct Upstream {
     views: Mutex<HashMap<(Hash, String), CachedView>>,
     slices: Mutex<SliceCache>,
     local: Option<Arc<dyn LocalBlocks>>,
+    /// Background repacking of small blocks after writes.
+    pub repacker: Arc<crate::repack::Repacker>,
 }
 
 #[derive(Default)]
@@ -176,10 +178,11 @@ impl Upstream {
             views: Mutex::new(HashMap::new()),
             slices: Mutex::new(SliceCache::default()),
             local,
+            repacker: Arc::default(),
         })
     }
 
-    async fn api_get(
+    pub(crate) async fn api_get(
         &self,
         path: &str,
         token: &Token,
@@ -650,6 +653,7 @@ impl Upstream {
             403 => Error::Forbidden(msg),
             404 => Error::NotFound,
             409 | 422 => Error::Conflict(msg),
+            412 => Error::PreconditionFailed(msg),
             400 => Error::BadRequest(msg),
             _ => Error::Upstream(format!("updating {uuid}: {msg}")),
         })

@@ -324,6 +324,7 @@ pub async fn put(
         None,
     );
     up.update_collection(&t.uuid, &tok, &body).await?;
+    up.repacker.after_write(up, &t.uuid, &tok);
     let mut r = HttpResponse::Created();
     if let Some(e) = etag {
         r.insert_header((header::ETAG, e));

@@ -1,0 +1,177 @@
+//! Small-write repacking: every PUT stores at least one block, so a collection written
+//! file by file through WebDAV collects many tiny blocks (one per small file). After a
+//! write, when a collection holds [`MIN_SMALL_BLOCKS`] blocks under [`SMALL_BLOCK`]
+//! bytes, the small files that use them are read back (verified), packed together into
+//! full blocks, and committed as one new version, but only if the collection is still
+//! the version that was read (`if_portable_data_hash`): a concurrent write wins and the
+//! repack waits for the next write. Older versions keep their blocks, so their PDHs
+//! still serve the old content.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use keep_format::{Locator, Manifest, Pdh, Token, BLOCK_SIZE_MAX};
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::upstream::Upstream;
+
+/// Blocks smaller than this count as small.
+pub const SMALL_BLOCK: u64 = 4 << 20;
+/// A collection is repacked once it holds this many small blocks.
+pub const MIN_SMALL_BLOCKS: usize = 32;
+/// (index of a packed block, offset in it, length).
+type Run = (usize, u64, u64);
+
+/// Only files up to this size are moved into packed blocks.
+const SMALL_FILE: u64 = 8 << 20;
+
+/// Collections being repacked now (one repack at a time per collection), each with
+/// whether another write came in meanwhile (the repack then runs again when done).
+#[derive(Default)]
+pub struct Repacker {
+    busy: Mutex<HashMap<String, bool>>,
+}
+
+impl Repacker {
+    /// Starts a repack of `uuid` in the background if it needs one and none is running.
+    pub fn after_write(self: &Arc<Self>, up: &Arc<Upstream>, uuid: &str, token: &Token) {
+        let Ok(mut busy) = self.busy.lock() else {
+            return;
+        };
+        if let Some(again) = busy.get_mut(uuid) {
+            *again = true;
+            return;
+        }
+        busy.insert(uuid.to_string(), false);
+        drop(busy);
+        let (me, up, uuid, token) = (self.clone(), up.clone(), uuid.to_string(), token.clone());
+        tokio::spawn(async move {
+            loop {
+                match repack(&up, &uuid, &token).await {
+                    Ok(Some(n)) => {
+                        tracing::info!(collection = %uuid, files = n, "repacked small blocks")
+                    }
+                    Ok(None) => {}
+                    // a concurrent write changed it: that write asked for another round
+                    Err(Error::PreconditionFailed(_)) => {}
+                    Err(e) => tracing::warn!(collection = %uuid, error = %e, "repack failed"),
+                }
+                let Ok(mut busy) = me.busy.lock() else {
+                    return;
+                };
+                match busy.get_mut(&uuid) {
+                    Some(again) if *again => *again = false,
+                    _ => {
+                        busy.remove(&uuid);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Repacks `uuid` if it holds enough small blocks; returns how many files moved.
+pub async fn repack(up: &Upstream, uuid: &str, token: &Token) -> Result<Option<usize>, Error> {
+    let (text, pdh) = up.manifest(uuid, token).await?;
+    let m =
+        Manifest::parse(&text).map_err(|e| Error::Upstream(format!("manifest of {uuid}: {e}")))?;
+    let small: HashSet<usize> = m
+        .blocks()
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.size < SMALL_BLOCK && l.size > 0)
+        .map(|(i, _)| i)
+        .collect();
+    if small.len() < MIN_SMALL_BLOCKS {
+        return Ok(None);
+    }
+    let files: Vec<(String, u64)> = m
+        .files()
+        .iter()
+        .filter(|(_, f)| {
+            f.size() <= SMALL_FILE
+                && f.segments
+                    .iter()
+                    .any(|s| small.contains(&(s.block as usize)))
+        })
+        .map(|(p, f)| (p.clone(), f.size()))
+        .collect();
+    if files.len() < 2 {
+        return Ok(None);
+    }
+
+    // read each file (verified by keepstore), pack into full blocks
+    let mut out = m.clone();
+    let mut buf = BytesMut::new();
+    let mut placed: Vec<(String, Vec<Run>)> = Vec::new();
+    let mut packed: Vec<Locator> = Vec::new();
+    let block = BLOCK_SIZE_MAX as usize;
+    for (path, _) in &files {
+        let Some(f) = m.file(path) else { continue };
+        let mut runs = Vec::new();
+        for seg in &f.segments {
+            let loc = &m.blocks()[seg.block as usize];
+            let mut st = up.block_slice(loc, seg.offset, seg.len, token).await?;
+            while let Some(chunk) = st.next().await {
+                let mut chunk: Bytes = chunk?;
+                while !chunk.is_empty() {
+                    if buf.len() == block {
+                        let full = std::mem::take(&mut buf).freeze();
+                        packed.push(up.put_block(full, token).await?);
+                    }
+                    let take = (block - buf.len()).min(chunk.len());
+                    let at = buf.len() as u64;
+                    buf.extend_from_slice(&chunk[..take]);
+                    runs.push((packed.len(), at, take as u64));
+                    chunk = chunk.slice(take..);
+                }
+            }
+        }
+        placed.push((path.clone(), runs));
+    }
+    if !buf.is_empty() {
+        packed.push(up.put_block(buf.freeze(), token).await?);
+    }
+    for (path, runs) in &placed {
+        out.put_file(
+            path,
+            runs.iter()
+                .map(|(b, off, len)| (packed[*b].clone(), *off, *len)),
+        )
+        .map_err(|e| Error::Internal(format!("repacking {path}: {e}")))?;
+    }
+    let body = json!({
+        "collection": { "manifest_text": out.to_text() },
+        "if_portable_data_hash": pdh.to_string(),
+    });
+    up.update_collection(uuid, token, &body).await?;
+    Ok(Some(placed.len()))
+}
+
+impl Upstream {
+    /// The signed manifest of `uuid` and its PDH, fresh from the API.
+    pub async fn manifest(&self, uuid: &str, token: &Token) -> Result<(String, Pdh), Error> {
+        let v = self
+            .api_get(
+                &format!("/arvados/v1/collections/{uuid}"),
+                token,
+                &[("select", r#"["manifest_text","portable_data_hash"]"#.into())],
+            )
+            .await?;
+        let text = v
+            .get("manifest_text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let pdh = v
+            .get("portable_data_hash")
+            .and_then(Value::as_str)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| Error::Upstream(format!("collection {uuid} without a PDH")))?;
+        Ok((text, pdh))
+    }
+}
