@@ -100,3 +100,11 @@ for m in order:
     print(f"| {m} | {units[m]} | " + " | ".join(cells) + " |")
 print("\nTimes for put/get include `sync`. `keep` in put/get rows is the CLI against `keep serve` "
       "(API + keepstore + keep-web in one process); `rss_16x1g` is that whole process.")
+
+# the hand-kept explanation of each miss (profiles, bounds, next steps)
+import os
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+if os.path.exists(notes):
+    print()
+    print(open(notes, encoding="utf-8").read().rstrip("\n"))
+

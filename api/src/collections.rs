@@ -461,7 +461,12 @@ pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         // as in Arvados: what the caller may do with it (keep-web refuses a write
         // before reading the body)
         let current = s(&o, "current_version_uuid") == s(&o, "uuid");
-        let level = if ctx.caller.anonymous || !current {
+        let scoped_out = !crate::auth::scope_allows(
+            &ctx.caller.scopes,
+            "PATCH",
+            &format!("/arvados/v1/collections/{}", ctx.id),
+        );
+        let level = if ctx.caller.anonymous || !current || scoped_out {
             READ
         } else {
             p.level(&ctx.id)?

@@ -541,6 +541,48 @@ fn writes_through_the_project_tree() {
     assert_eq!(r.status().as_u16(), 201);
     assert!(w.files(&a).is_empty());
     assert_eq!(w.files(&b), vec![("y.txt".to_string(), 2)]);
+
+    // /by_id/<uuid>/ and the collection's vhost (<uuid>.localhost) write too
+    let r = w
+        .req("PUT", &format!("{}/by_id/{a}/by_id.txt", w.web))
+        .body("1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let port = w.web.rsplit(':').next().unwrap();
+    let r = w
+        .req("PUT", &format!("{}/vhost.txt", w.web))
+        .header("Host", format!("{a}.localhost:{port}"))
+        .body("22")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    // Finder's and Windows' side files are files like any other
+    for f in ["._photo.jpg", ".DS_Store", "desktop.ini"] {
+        assert_eq!(w.put(&a, f, b"meta".to_vec()).status().as_u16(), 201, "{f}");
+    }
+    assert_eq!(w.status("DELETE", &w.url(&a, "._photo.jpg")), 204);
+    assert_eq!(
+        w.files(&a),
+        vec![
+            (".DS_Store".to_string(), 4),
+            ("by_id.txt".to_string(), 1),
+            ("desktop.ini".to_string(), 4),
+            ("vhost.txt".to_string(), 2),
+        ]
+    );
+    // OPTIONS at / answers (without credentials) with every method, as Windows wants
+    let r = w
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/", w.web))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["dav"], "1, 2");
+    let allow = r.headers()["allow"].to_str().unwrap();
+    for m in ["PUT", "MKCOL", "MOVE", "PROPPATCH", "LOCK"] {
+        assert!(allow.contains(m), "{allow}");
+    }
 }
 
 /// `rclone copy` of a local tree into a collection, then `rclone check` against it.

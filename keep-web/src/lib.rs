@@ -354,6 +354,15 @@ impl Inner {
                 Err(e) => return Err(e),
             }
         }
+        if is_write && seen_denial && !t_mode && ctx.parsed.site == path::Site::Tree {
+            // a listing level, or a name no collection of yours has: nothing to write
+            // into (the same answer whether or not someone else's collection is there)
+            return Err(Error::ReadOnly(
+                "there is no collection you can write at this path: write inside a \
+                 collection (its listing levels can't be changed over WebDAV)"
+                    .into(),
+            ));
+        }
         if t_mode || seen_denial {
             Err(Error::NotFound)
         } else {

@@ -361,14 +361,15 @@ pub async fn resolve(up: &Upstream, p: &Parsed, tok: &Token) -> Result<Node, Err
             if coll_id(id).is_some() {
                 return collection(up, id, rest, tok).await;
             }
-            let u: Uuid = id.parse().map_err(|_| Error::NotFound)?;
+            // not an id at all: nothing can be there, whoever asks
+            let u: Uuid = id.parse().map_err(|_| Error::NoSuchPath)?;
             match u.kind() {
                 UuidKind::Group => {
                     up.group(id, tok).await?;
                     walk(up, id, rest, tok).await
                 }
                 UuidKind::User => walk(up, id, rest, tok).await,
-                _ => Err(Error::NotFound),
+                _ => Err(Error::NoSuchPath),
             }
         }
         [u] if u == "users" => Ok(Node::Users(up.users(tok).await?)),

@@ -235,7 +235,8 @@ async fn sharing_url() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 405);
+    // a sharing token reads; it may not write
+    assert_eq!(r.status(), 403);
     // a bogus t= token: 404 even where the anonymous token or others would be tried
     let r = e
         .req("GET", SHARED, &format!("/c={c1}/t=bogus123/hello.txt"))
@@ -736,19 +737,62 @@ async fn health_and_metrics() {
     assert_eq!(r.status(), 401);
 }
 
+/// keep-web on its own (keepstore over HTTP, as `keep serve --only web` runs it):
+/// every write method on a collection vhost commits and reads back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_are_not_yet_allowed() {
+async fn writes_through_keepstore_over_http() {
     let e = common::start().await;
     let vh = Env::vhost(&e.c1);
-    for m in ["PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH"] {
-        let r = e
-            .req(m, &vh, "/x.txt")
-            .bearer_auth(&e.alice)
+    let st = |r: reqwest::Response| r.status().as_u16();
+    let send = |m: &str, p: &str| e.req(m, &vh, p).bearer_auth(&e.alice);
+    assert_eq!(st(send("MKCOL", "/new").send().await.unwrap()), 201);
+    assert_eq!(
+        st(send("PUT", "/new/x.txt")
+            .body("written")
             .send()
             .await
-            .unwrap();
-        assert_eq!(r.status(), 405, "{m}");
-    }
+            .unwrap()),
+        201
+    );
+    let r = send("GET", "/new/x.txt").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "written");
+    let r = send("COPY", "/new/x.txt")
+        .header("Destination", "/new/y.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(st(r), 201);
+    let r = send("MOVE", "/new/y.txt")
+        .header("Destination", "/z.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(st(r), 201);
+    let r = send("PROPPATCH", "/z.txt")
+        .body(
+            r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:colour>blue</Z:colour></D:prop></D:set></D:propertyupdate>"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(st(r), 207);
+    let r = send("PROPFIND", "/z.txt")
+        .header("Depth", "0")
+        .body(r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><Z:colour xmlns:Z="urn:z"/><D:getetag/></D:prop></D:propfind>"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 207);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(">blue</") && body.contains("getetag"),
+        "{body}"
+    );
+    assert_eq!(st(send("DELETE", "/new").send().await.unwrap()), 204);
+    let r = send("GET", "/z.txt").send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "written");
+    assert_eq!(st(send("GET", "/new/x.txt").send().await.unwrap()), 404);
 }
 
 // Real clients (rclone, cadaver, samtools) run against the real `keep serve` in
