@@ -16,9 +16,9 @@ use quick_xml::Writer;
 
 use crate::error::Error;
 use crate::path::{encode, Node, Parsed};
-use crate::props::{self, PropName, PropSet, Want};
 use crate::upstream::View;
 use crate::Ctx;
+use keep_format::dav::{self as props, PropName, PropSet, Want};
 
 /// What a read-only target allows.
 pub const READ_METHODS: &str = "OPTIONS, GET, HEAD, PROPFIND, LOCK, UNLOCK";

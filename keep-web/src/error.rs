@@ -55,6 +55,13 @@ pub enum Error {
     Internal(String),
 }
 
+/// A request body or name keep-format refused: the client's mistake.
+impl From<keep_format::Error> for Error {
+    fn from(e: keep_format::Error) -> Self {
+        Error::BadRequest(e.to_string())
+    }
+}
+
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -9,7 +9,6 @@
 mod dav;
 mod error;
 mod path;
-mod props;
 mod read;
 mod repack;
 mod time;
@@ -24,6 +23,7 @@ use std::time::Instant;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use base64::Engine;
+use keep_format::dav as props;
 use keep_format::Token;
 
 pub use error::Error;

@@ -10,7 +10,7 @@ use keep_format::{FileIndex, Hash, Locator, Manifest, Pdh, Token};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::props::{self, DeadProps};
+use keep_format::dav::{self as props, DeadProps};
 
 /// Page size for list calls (the API's maximum).
 const PAGE: usize = 1000;

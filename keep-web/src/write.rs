@@ -16,8 +16,8 @@ use serde_json::{json, Map, Value};
 
 use crate::error::Error;
 use crate::path::Node;
-use crate::props::{self, DeadProps, PropName, Update};
 use crate::upstream::{Upstream, View};
+use keep_format::dav::{self as props, DeadProps, PropName, Update};
 
 /// Where a write lands: an existing or missing path of a collection the token may change.
 pub struct Target {

@@ -29,6 +29,9 @@ pub enum Error {
     Duration { got: String, why: &'static str },
     #[error("invalid path {path:?}: {why}")]
     Path { path: String, why: &'static str },
+    /// A WebDAV request body (PROPFIND, PROPPATCH, LOCK) that can't be used.
+    #[error("{what} body: {why}")]
+    Xml { what: &'static str, why: String },
 }
 
 impl Error {

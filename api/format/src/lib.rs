@@ -15,6 +15,7 @@
 //!
 //! See `doc/formats.md` for worked examples.
 
+pub mod dav;
 mod duration;
 mod error;
 mod hash;

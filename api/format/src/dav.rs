@@ -1,5 +1,6 @@
-//! WebDAV properties: the bodies of PROPFIND and PROPPATCH requests, and the dead
-//! properties PROPPATCH stores with a collection.
+//! WebDAV request bodies (PROPFIND, PROPPATCH, LOCK) and the dead properties PROPPATCH
+//! stores with a collection. keep-web answers with them; they live here, beside the
+//! other formats, so that the fuzz target reaches them without a web server.
 //!
 //! Dead properties live in the collection's `properties` under [`KEY`], as
 //! `{ "<path in the collection>": { "{ns}name": {"value": "<inner XML>", "xmlns": {…}} } }`.
@@ -14,7 +15,7 @@ use quick_xml::NsReader;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::Error;
 
 /// The key of the collection's `properties` that holds the dead properties.
 pub const KEY: &str = "webdav:dead_properties";
@@ -142,13 +143,16 @@ struct Elem {
     xmlns: BTreeMap<String, String>,
 }
 
-fn bad(what: &str, why: impl std::fmt::Display) -> Error {
-    Error::BadRequest(format!("{what} body: {why}"))
+fn bad(what: &'static str, why: impl std::fmt::Display) -> Error {
+    Error::Xml {
+        what,
+        why: why.to_string(),
+    }
 }
 
 /// Parses a whole body into elements (namespaces resolved; text kept only as the raw
 /// inner XML of each element).
-fn parse_tree(body: &[u8], what: &str) -> Result<Option<Elem>, Error> {
+fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(None);
     }
@@ -240,7 +244,7 @@ fn parse_tree(body: &[u8], what: &str) -> Result<Option<Elem>, Error> {
 fn bindings(
     s: &BytesStart<'_>,
     scope: &mut Vec<(String, String)>,
-    what: &str,
+    what: &'static str,
 ) -> Result<usize, Error> {
     let mut n = 0;
     for a in s.attributes() {
