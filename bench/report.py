@@ -99,7 +99,8 @@ for m in order:
         cells.append("" if x is None else (f"{x:.2f}" if x < 100 else f"{x:.0f}"))
     print(f"| {m} | {units[m]} | " + " | ".join(cells) + " |")
 print("\nTimes for put/get include `sync`. `keep` in put/get rows is the CLI against `keep serve` "
-      "(API + keepstore + keep-web in one process); `rss_16x1g` is that whole process.")
+      "(API + keepstore + keep-web in one process); `rss_16x1g` is that whole process. "
+      "Neither keep serve nor nginx writes access logs during the run (`KEEP_LOG=warn`, `access_log off`).")
 
 # the hand-kept explanation of each miss (profiles, bounds, next steps)
 import os
