@@ -157,6 +157,9 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
         return Ok(None);
     }
     let text = std::str::from_utf8(body).map_err(|_| bad(what, "not UTF-8"))?;
+    // the reader skips a byte order mark; without it here too, the positions it reports
+    // (and so the raw values cut from `text`) would be 3 bytes off (found by fuzzing)
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut r = NsReader::from_str(text);
     // (element, where its content starts, how many bindings it declared)
     let mut stack: Vec<(Elem, usize, usize)> = Vec::new();
@@ -166,7 +169,16 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
         let before = r.buffer_position() as usize;
         let (res, ev) = r.read_resolved_event().map_err(|e| bad(what, e))?;
         let ns = match res {
-            ResolveResult::Bound(n) => Some(String::from_utf8_lossy(n.as_ref()).into_owned()),
+            // the namespace name as the attribute gave it, unescaped (as the bindings
+            // below are): `a&amp;b` and a written-back `a&amp;b` name the same namespace
+            ResolveResult::Bound(n) => {
+                let raw = String::from_utf8_lossy(n.as_ref()).into_owned();
+                Some(
+                    quick_xml::escape::unescape(&raw)
+                        .map_err(|e| bad(what, e))?
+                        .into_owned(),
+                )
+            }
             ResolveResult::Unbound => Some(String::new()),
             ResolveResult::Unknown(p) => {
                 if matches!(ev, Event::Start(_) | Event::Empty(_)) {
@@ -257,7 +269,7 @@ fn bindings(
         } else {
             continue;
         };
-        let uri = String::from_utf8_lossy(&a.value).into_owned();
+        let uri = a.unescape_value().map_err(|e| bad(what, e))?.into_owned();
         if !prefix.is_empty() && uri.is_empty() {
             return Err(bad(
                 what,
@@ -535,6 +547,28 @@ mod tests {
         assert!(matches!(&u[1], Update::Set(n2, p2) if n2 == &n("", "c") && p2.value == "plain"));
         assert_eq!(u[2], Update::Remove(n("http://ex/z", "gone")));
         assert!(parse_proppatch(b"<D:propertyupdate xmlns:D=\"DAV:\"/>").is_err());
+        // found by the fuzz target: a namespace name with an escaped (or a bare) `&`
+        let body = br#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="a&amp;b"><D:set><D:prop><Z:x>v</Z:x></D:prop></D:set></D:propertyupdate>"#;
+        let u = parse_proppatch(body).unwrap();
+        let Update::Set(name, p) = &u[0] else {
+            panic!("{u:?}")
+        };
+        assert_eq!(name.ns, "a&b");
+        let mut xml = b"<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>".to_vec();
+        write_prop(&mut xml, name, p);
+        xml.extend_from_slice(b"</D:prop></D:set></D:propertyupdate>");
+        assert!(matches!(&parse_proppatch(&xml).unwrap()[0], Update::Set(n2, _) if n2 == name));
+        assert!(parse_proppatch(
+            br#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="ht&p:/"><D:set><D:prop><Z:x/></D:prop></D:set></D:propertyupdate>"#
+        )
+        .is_err());
+        // a byte order mark before the document: values are cut at the right place
+        let body = "\u{feff}<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop><x xmlns=\"urn:x\"><y>v</y></x></D:prop></D:set></D:propertyupdate>";
+        let u = parse_proppatch(body.as_bytes()).unwrap();
+        assert!(
+            matches!(&u[0], Update::Set(_, p) if p.value == "<y>v</y>"),
+            "{u:?}"
+        );
     }
 
     #[test]
