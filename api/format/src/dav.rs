@@ -269,7 +269,11 @@ fn bindings(
         } else {
             continue;
         };
-        let uri = a.unescape_value().map_err(|e| bad(what, e))?.into_owned();
+        // unescaped exactly as the resolved element names are (see parse_tree)
+        let raw = String::from_utf8_lossy(&a.value).into_owned();
+        let uri = quick_xml::escape::unescape(&raw)
+            .map_err(|e| bad(what, e))?
+            .into_owned();
         if !prefix.is_empty() && uri.is_empty() {
             return Err(bad(
                 what,
