@@ -26,6 +26,9 @@ use crate::{auth, Error, Keepstore};
 
 /// Groups read and verified per piece: 64 × 16 KiB = 1 MiB.
 const GROUPS_PER_PIECE: u64 = 64;
+/// Up to this many groups, the outboard nodes are read one by one (pread) instead of
+/// reading the whole outboard.
+const NODE_READ_LIMIT: u64 = 64;
 /// An outboard this small (a block of at most 64 groups) is read whole in one go.
 const SMALL_OUTBOARD: u64 = 4096;
 
@@ -95,9 +98,6 @@ impl BlockStream {
 
 pub(crate) fn quarantine(ks: &Keepstore, vol: &dyn Volume, hash: &Hash, why: &str) -> Error {
     ks.inner.metrics.corrupt.inc();
-    if let Ok(mut c) = ks.inner.outboards.lock() {
-        c.remove(hash);
-    }
     match vol.quarantine(hash) {
         Ok(()) => tracing::error!(
             block = %hash, volume = vol.id(), reason = why,
@@ -109,52 +109,6 @@ pub(crate) fn quarantine(ks: &Keepstore, vol: &dyn Volume, hash: &Hash, why: &st
         ),
     }
     Error::Corrupt(*hash)
-}
-
-/// What the outboard cache may hold: the outboards of 256 blocks of 64 MiB (16 GiB of
-/// data), so that a random small Range read in a big file costs one read of its group
-/// instead of a dozen scattered reads of outboard nodes.
-const OUTBOARD_CACHE_BYTES: usize = 64 << 20;
-
-/// Whole outboards by block hash, oldest dropped first. What it holds is only a copy of
-/// what is on disk: every read still walks it from the block hash down, so a cached
-/// outboard is checked exactly as one read from disk would be.
-#[derive(Default)]
-pub(crate) struct OutboardCache {
-    map: std::collections::HashMap<Hash, Arc<Vec<u8>>>,
-    order: std::collections::VecDeque<Hash>,
-    bytes: usize,
-}
-
-impl OutboardCache {
-    fn get(&self, h: &Hash) -> Option<Arc<Vec<u8>>> {
-        self.map.get(h).cloned()
-    }
-
-    fn insert(&mut self, h: Hash, ob: Arc<Vec<u8>>) {
-        if self.map.contains_key(&h) {
-            return;
-        }
-        self.bytes += ob.len();
-        self.map.insert(h, ob);
-        self.order.push_back(h);
-        while self.bytes > OUTBOARD_CACHE_BYTES {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(o) = self.map.remove(&old) {
-                self.bytes -= o.len();
-            }
-        }
-    }
-
-    /// Forgets a block's outboard (it was quarantined or rebuilt).
-    pub(crate) fn remove(&mut self, h: &Hash) {
-        if let Some(o) = self.map.remove(h) {
-            self.bytes -= o.len();
-            self.order.retain(|x| x != h);
-        }
-    }
 }
 
 /// The trusted chaining values of groups `want`, from the outboard (rebuilt if it is
@@ -177,10 +131,7 @@ fn trusted_cvs(
             e,
         )
     };
-    let cached = ks.inner.outboards.lock().ok().and_then(|c| c.get(hash));
-    let ob: Arc<Vec<u8>> = if let Some(ob) = cached {
-        ob
-    } else if block.outboard_len() != Some(expect) {
+    let in_memory: Option<Vec<u8>> = if block.outboard_len() != Some(expect) {
         // missing or damaged outboard: hash the whole block, and rebuild it if it is good
         let mut b = outboard::Builder::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -221,26 +172,28 @@ fn trusted_cvs(
                 tracing::warn!(block = %hash, volume = vol.id(), error = %e, "could not rebuild the outboard")
             }
         }
-        Arc::new(ob)
-    } else {
-        // one sequential read of the whole outboard (0.4% of the block), then kept:
-        // cheaper than a dozen scattered node reads once the page cache is cold
+        Some(ob)
+    } else if want.end - want.start > NODE_READ_LIMIT || expect <= SMALL_OUTBOARD {
         let mut ob = vec![0u8; expect as usize];
         block.read_outboard_at(&mut ob, 0).map_err(io)?;
-        let ob = Arc::new(ob);
-        if expect > SMALL_OUTBOARD {
-            if let Ok(mut c) = ks.inner.outboards.lock() {
-                c.insert(*hash, ob.clone());
-            }
-        }
-        ob
+        Some(ob)
+    } else {
+        None
     };
-    let walked = outboard::expected_cvs(len, hash, want, |i| {
-        let at = (i * outboard::NODE_SIZE) as usize;
-        ob.get(at..at + 64)
-            .and_then(|s| <[u8; 64]>::try_from(s).ok())
-            .ok_or(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
-    });
+    let walked = match &in_memory {
+        Some(ob) => outboard::expected_cvs(len, hash, want, |i| {
+            let at = (i * outboard::NODE_SIZE) as usize;
+            ob.get(at..at + 64)
+                .and_then(|s| <[u8; 64]>::try_from(s).ok())
+                .ok_or(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
+        }),
+        None => outboard::expected_cvs(len, hash, want, |i| {
+            let mut node = [0u8; 64];
+            block
+                .read_outboard_at(&mut node, i * outboard::NODE_SIZE)
+                .map(|_| node)
+        }),
+    };
     match walked.map_err(io)? {
         Ok(cvs) => Ok(cvs),
         Err(m) => Err(quarantine(
@@ -453,30 +406,5 @@ impl Keepstore {
                 }
             })
             .boxed())
-    }
-}
-
-#[cfg(test)]
-mod outboard_cache_tests {
-    use super::*;
-
-    #[test]
-    fn keeps_at_most_its_budget_oldest_out_first() {
-        let mut c = OutboardCache::default();
-        let ob = |n: usize| Arc::new(vec![0u8; n]);
-        let per = OUTBOARD_CACHE_BYTES / 4;
-        let hs: Vec<Hash> = (0..6u8).map(|i| Hash::of(&[i])).collect();
-        for h in &hs {
-            c.insert(*h, ob(per));
-            assert!(c.bytes <= OUTBOARD_CACHE_BYTES);
-        }
-        assert!(c.get(&hs[0]).is_none() && c.get(&hs[1]).is_none());
-        assert!(hs[2..].iter().all(|h| c.get(h).is_some()));
-        c.remove(&hs[3]);
-        assert!(c.get(&hs[3]).is_none());
-        assert_eq!(c.bytes, 3 * per);
-        // inserting again what is there changes nothing
-        c.insert(hs[4], ob(per));
-        assert_eq!(c.bytes, 3 * per);
     }
 }

@@ -68,8 +68,6 @@ pub(crate) struct Inner {
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
     pub metrics: Metrics,
-    /// Outboards of recently read big blocks, kept whole in memory.
-    pub outboards: std::sync::Mutex<get::OutboardCache>,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -121,7 +119,6 @@ impl Keepstore {
                 trash_lifetime: config.trash_lifetime,
                 trash_check_interval: config.trash_check_interval,
                 metrics: Metrics::new(),
-                outboards: Default::default(),
             }),
         }
     }
