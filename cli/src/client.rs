@@ -214,7 +214,8 @@ impl Client {
             ));
         }
         // spread blocks over the servers by hash
-        let i = hash.as_bytes()[0] as usize % self.keepstores.len();
+        // the same rendezvous order keep-web and keepstore's volumes use
+        let i = keep_format::rendezvous_order(hash, &self.keepstores)[0];
         Ok(&self.keepstores[i])
     }
 

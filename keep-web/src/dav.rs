@@ -380,6 +380,18 @@ fn live(buf: &mut Vec<u8>, local: &str, e: &Entry, dates: &mut Dates) -> bool {
     true
 }
 
+/// What `allprop` lists of the live properties (everything but the empty lockdiscovery).
+const ALLPROP: [&str; 8] = [
+    "resourcetype",
+    "displayname",
+    "getcontentlength",
+    "getlastmodified",
+    "creationdate",
+    "getcontenttype",
+    "getetag",
+    "supportedlock",
+];
+
 const OK_END: &[u8] = b"</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>";
 
 /// Appends one `<D:response>` and a newline to `buf`.
@@ -389,15 +401,7 @@ fn append_response(buf: &mut Vec<u8>, href: &str, e: &Entry, dates: &mut Dates, 
     buf.extend_from_slice(b"<D:propstat><D:prop>");
     match want {
         Want::All => {
-            for l in [
-                "resourcetype",
-                "displayname",
-                "getcontentlength",
-                "getlastmodified",
-            ] {
-                live(buf, l, e, dates);
-            }
-            for l in ["creationdate", "getcontenttype", "getetag", "supportedlock"] {
+            for l in ALLPROP {
                 live(buf, l, e, dates);
             }
             for (c, p) in e.dead.iter().flatten() {

@@ -10,20 +10,18 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use keep_format::{Locator, Manifest, Pdh, Token, BLOCK_SIZE_MAX};
+use keep_format::{Manifest, Pdh, Token};
 use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::upstream::Upstream;
+use crate::write::{BlockCutter, Run};
 
 /// Blocks smaller than this count as small.
 pub const SMALL_BLOCK: u64 = 4 << 20;
 /// A collection is repacked once it holds this many small blocks.
 pub const MIN_SMALL_BLOCKS: usize = 32;
-/// (index of a packed block, offset in it, length).
-type Run = (usize, u64, u64);
 
 /// Only files up to this size are moved into packed blocks.
 const SMALL_FILE: u64 = 8 << 20;
@@ -75,7 +73,7 @@ impl Repacker {
 }
 
 /// Repacks `uuid` if it holds enough small blocks; returns how many files moved.
-pub async fn repack(up: &Upstream, uuid: &str, token: &Token) -> Result<Option<usize>, Error> {
+pub async fn repack(up: &Arc<Upstream>, uuid: &str, token: &Token) -> Result<Option<usize>, Error> {
     let (text, pdh) = up.manifest(uuid, token).await?;
     let m =
         Manifest::parse(&text).map_err(|e| Error::Upstream(format!("manifest of {uuid}: {e}")))?;
@@ -89,7 +87,7 @@ pub async fn repack(up: &Upstream, uuid: &str, token: &Token) -> Result<Option<u
     if small.len() < MIN_SMALL_BLOCKS {
         return Ok(None);
     }
-    let files: Vec<(String, u64)> = m
+    let files: Vec<&String> = m
         .files()
         .iter()
         .filter(|(_, f)| {
@@ -98,44 +96,29 @@ pub async fn repack(up: &Upstream, uuid: &str, token: &Token) -> Result<Option<u
                     .iter()
                     .any(|s| small.contains(&(s.block as usize)))
         })
-        .map(|(p, f)| (p.clone(), f.size()))
+        .map(|(p, _)| p)
         .collect();
     if files.len() < 2 {
         return Ok(None);
     }
 
     // read each file (verified by keepstore), pack into full blocks
-    let mut out = m.clone();
-    let mut buf = BytesMut::new();
-    let mut placed: Vec<(String, Vec<Run>)> = Vec::new();
-    let mut packed: Vec<Locator> = Vec::new();
-    let block = BLOCK_SIZE_MAX as usize;
-    for (path, _) in &files {
+    let mut blocks = BlockCutter::new(up.clone(), token.clone(), None);
+    let mut placed: Vec<(&String, Vec<Run>)> = Vec::new();
+    for path in files {
         let Some(f) = m.file(path) else { continue };
         let mut runs = Vec::new();
         for seg in &f.segments {
             let loc = &m.blocks()[seg.block as usize];
             let mut st = up.block_slice(loc, seg.offset, seg.len, token).await?;
             while let Some(chunk) = st.next().await {
-                let mut chunk: Bytes = chunk?;
-                while !chunk.is_empty() {
-                    if buf.len() == block {
-                        let full = std::mem::take(&mut buf).freeze();
-                        packed.push(up.put_block(full, token).await?);
-                    }
-                    let take = (block - buf.len()).min(chunk.len());
-                    let at = buf.len() as u64;
-                    buf.extend_from_slice(&chunk[..take]);
-                    runs.push((packed.len(), at, take as u64));
-                    chunk = chunk.slice(take..);
-                }
+                blocks.write(&chunk?, Some(&mut runs)).await?;
             }
         }
-        placed.push((path.clone(), runs));
+        placed.push((path, runs));
     }
-    if !buf.is_empty() {
-        packed.push(up.put_block(buf.freeze(), token).await?);
-    }
+    let packed = blocks.finish().await?;
+    let mut out = m.clone();
     for (path, runs) in &placed {
         out.put_file(
             path,

@@ -78,7 +78,6 @@ pub struct View {
 /// A token's view of one collection id, with when it was last confirmed by the API.
 struct CachedView {
     view: Arc<View>,
-    pdh: Pdh,
     /// `modified_at` as the API gave it: a change of properties alone changes it.
     modified_at: String,
     checked: Instant,
@@ -220,12 +219,12 @@ impl Upstream {
                     if c.checked.elapsed() < VIEW_TTL {
                         return Ok(c.view.clone());
                     }
-                    Some((c.pdh, c.modified_at.clone(), c.view.clone()))
+                    Some((c.modified_at.clone(), c.view.clone()))
                 }
                 _ => None,
             }
         };
-        if let Some((pdh, modified_at, old)) = known {
+        if let Some((modified_at, old)) = known {
             let v = self
                 .api_get(
                     &format!("/arvados/v1/collections/{id}"),
@@ -240,7 +239,7 @@ impl Upstream {
                 .get("portable_data_hash")
                 .and_then(Value::as_str)
                 .and_then(|p| p.parse::<Pdh>().ok())
-                == Some(pdh)
+                == Some(old.pdh)
                 && v.get("modified_at")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
@@ -271,7 +270,6 @@ impl Upstream {
             key,
             CachedView {
                 view: view.clone(),
-                pdh: view.pdh,
                 modified_at,
                 checked: Instant::now(),
                 sigs_until,
@@ -691,13 +689,11 @@ impl Upstream {
             Hash::of(&data)
         };
         let urls = self.keepstore_urls().await?;
-        let mut order: Vec<(Hash, &String)> = urls
-            .iter()
-            .map(|u| (Hash::of(format!("{hash}{u}").as_bytes()), u))
-            .collect();
-        order.sort_by(|a, b| b.0.as_bytes().cmp(a.0.as_bytes()));
         let mut last = Error::Upstream("no keepstore is configured".into());
-        for (_, ks) in order {
+        for ks in keep_format::rendezvous_order(&hash, urls)
+            .into_iter()
+            .map(|i| &urls[i])
+        {
             let r = self
                 .http
                 .put(format!("{ks}/{hash}"))

@@ -113,18 +113,19 @@ fn update_body(
 }
 
 /// The collection's properties with the dead properties changed by `f`, or `None` when
-/// `f` changes nothing (the update then leaves `properties` alone).
+/// the caller found (on its view, cheaply) that nothing would change: the update then
+/// leaves `properties` alone, which is what almost every write does.
 async fn changed_props(
     up: &Upstream,
     t: &Target,
     tok: &Token,
-    f: impl Fn(&mut DeadProps) -> bool,
+    needed: bool,
+    f: impl FnOnce(&mut DeadProps),
 ) -> Result<Option<Value>, Error> {
-    // a cheap test on the view first: most collections hold no dead properties
-    if !f(&mut (*t.view.dead).clone()) {
+    if !needed {
         return Ok(None);
     }
-    // then the change is made to the properties as they are now
+    // the change is made to the properties as they are now, not as the view saw them
     let fresh = up.properties(&t.uuid, tok).await?;
     let mut dead = props::from_properties(Some(&Value::Object(fresh.clone())));
     f(&mut dead);
@@ -133,6 +134,15 @@ async fn changed_props(
 
 fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The `sha-256=<value>` item of a digest header (`Content-Digest` or `Digest`).
+fn sha256_item<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    header_str(req, name)?
+        .split(',')
+        .filter_map(|item| item.trim().split_once('='))
+        .find(|(alg, _)| alg.trim().eq_ignore_ascii_case("sha-256"))
+        .map(|(_, v)| v.trim())
 }
 
 /// Digests the client asked us to check the body against.
@@ -162,28 +172,13 @@ impl Digests {
             None => None,
         };
         // RFC 9530 `Content-Digest: sha-256=:<base64>:`, or RFC 3230 `Digest: SHA-256=<b64>`
-        let mut sha = None;
-        if let Some(v) = header_str(req, "content-digest") {
-            for item in v.split(',') {
-                if let Some((alg, val)) = item.trim().split_once('=') {
-                    if alg.trim().eq_ignore_ascii_case("sha-256") {
-                        let val = val.trim().trim_matches(':');
-                        sha = Some(b64(val, "Content-Digest sha-256")?);
-                    }
-                }
-            }
-        }
-        if sha.is_none() {
-            if let Some(v) = header_str(req, "digest") {
-                for item in v.split(',') {
-                    if let Some((alg, val)) = item.trim().split_once('=') {
-                        if alg.trim().eq_ignore_ascii_case("sha-256") {
-                            sha = Some(b64(val, "Digest SHA-256")?);
-                        }
-                    }
-                }
-            }
-        }
+        let sha = match sha256_item(req, "content-digest") {
+            Some(v) => Some(b64(v.trim_matches(':'), "Content-Digest sha-256")?),
+            None => match sha256_item(req, "digest") {
+                Some(v) => Some(b64(v, "Digest SHA-256")?),
+                None => None,
+            },
+        };
         if sha.as_ref().is_some_and(|s| s.len() != 32) {
             return Err(Error::BadRequest(
                 "the sha-256 digest must be the base64 of 32 bytes".into(),
@@ -252,18 +247,8 @@ pub async fn put(
             None => None,
         };
     let mut digests = Digests::from(req)?;
-    let block = BLOCK_SIZE_MAX as usize;
-    let cap = |left: Option<u64>| left.map_or(1 << 20, |l| (l as usize).min(block));
-    let mut buf = BytesMut::with_capacity(cap(declared));
+    let mut blocks = BlockCutter::new(up.clone(), tok.clone(), declared);
     let mut total: u64 = 0;
-    let mut runs: Vec<Locator> = Vec::new();
-    let mut pending: Option<tokio::task::JoinHandle<Result<Locator, Error>>> = None;
-    let send =
-        |data: Bytes, pending: &mut Option<tokio::task::JoinHandle<Result<Locator, Error>>>| {
-            let (up, tok) = (up.clone(), tok.clone());
-            let prev = pending.replace(tokio::spawn(async move { up.put_block(data, &tok).await }));
-            prev
-        };
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             Error::BadRequest(format!(
@@ -278,22 +263,7 @@ pub async fn put(
             )));
         }
         digests.update(&chunk);
-        let mut rest = &chunk[..];
-        while !rest.is_empty() {
-            let take = (block - buf.len()).min(rest.len());
-            buf.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if buf.len() == block {
-                let full = std::mem::replace(
-                    &mut buf,
-                    BytesMut::with_capacity(cap(declared.map(|d| d - total))),
-                )
-                .freeze();
-                if let Some(prev) = send(full, &mut pending) {
-                    runs.push(join(prev).await?);
-                }
-            }
-        }
+        blocks.write(&chunk, None).await?;
     }
     if let Some(d) = declared {
         if total != d {
@@ -303,14 +273,7 @@ pub async fn put(
         }
     }
     digests.check()?;
-    if !buf.is_empty() {
-        if let Some(prev) = send(buf.freeze(), &mut pending) {
-            runs.push(join(prev).await?);
-        }
-    }
-    if let Some(last) = pending.take() {
-        runs.push(join(last).await?);
-    }
+    let runs = blocks.finish().await?;
 
     let mut m = Manifest::new();
     m.put_file(&t.path, runs.iter().map(|l| (l.clone(), 0, l.size)))
@@ -330,6 +293,93 @@ pub async fn put(
         r.insert_header((header::ETAG, e));
     }
     Ok(r.finish())
+}
+
+/// Where bytes written to a [`BlockCutter`] landed: (block index, offset in it, length).
+pub type Run = (usize, u64, u64);
+
+/// Bytes cut into blocks of at most 64 MiB as they come: each full block is stored on
+/// keepstore while the next one fills, so at most two blocks are in memory.
+pub struct BlockCutter {
+    up: Arc<Upstream>,
+    tok: Token,
+    buf: BytesMut,
+    /// Bytes still expected, when known (sizes the next buffer).
+    expected: Option<u64>,
+    pending: Option<tokio::task::JoinHandle<Result<Locator, Error>>>,
+    stored: Vec<Locator>,
+}
+
+impl BlockCutter {
+    pub fn new(up: Arc<Upstream>, tok: Token, expected: Option<u64>) -> BlockCutter {
+        let mut c = BlockCutter {
+            up,
+            tok,
+            buf: BytesMut::new(),
+            expected,
+            pending: None,
+            stored: Vec::new(),
+        };
+        c.buf = c.fresh_buffer();
+        c
+    }
+
+    fn fresh_buffer(&self) -> BytesMut {
+        let block = BLOCK_SIZE_MAX as usize;
+        BytesMut::with_capacity(self.expected.map_or(1 << 20, |l| (l as usize).min(block)))
+    }
+
+    /// Blocks handed to keepstore so far (stored or on their way).
+    fn sent(&self) -> usize {
+        self.stored.len() + usize::from(self.pending.is_some())
+    }
+
+    /// Appends `data`; where it landed goes to `runs` when given.
+    pub async fn write(
+        &mut self,
+        mut data: &[u8],
+        mut runs: Option<&mut Vec<Run>>,
+    ) -> Result<(), Error> {
+        let block = BLOCK_SIZE_MAX as usize;
+        if let Some(e) = &mut self.expected {
+            *e = e.saturating_sub(data.len() as u64);
+        }
+        while !data.is_empty() {
+            let take = (block - self.buf.len()).min(data.len());
+            if let Some(r) = runs.as_deref_mut() {
+                r.push((self.sent(), self.buf.len() as u64, take as u64));
+            }
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == block {
+                let next = self.fresh_buffer();
+                let full = std::mem::replace(&mut self.buf, next).freeze();
+                self.send(full).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, data: Bytes) -> Result<(), Error> {
+        let (up, tok) = (self.up.clone(), self.tok.clone());
+        let task = tokio::spawn(async move { up.put_block(data, &tok).await });
+        if let Some(prev) = self.pending.replace(task) {
+            self.stored.push(join(prev).await?);
+        }
+        Ok(())
+    }
+
+    /// Stores what is left; the locators of every block, in order.
+    pub async fn finish(mut self) -> Result<Vec<Locator>, Error> {
+        if !self.buf.is_empty() {
+            let last = std::mem::take(&mut self.buf).freeze();
+            self.send(last).await?;
+        }
+        if let Some(last) = self.pending.take() {
+            self.stored.push(join(last).await?);
+        }
+        Ok(self.stored)
+    }
 }
 
 async fn join(h: tokio::task::JoinHandle<Result<Locator, Error>>) -> Result<Locator, Error> {
@@ -389,8 +439,11 @@ pub async fn delete(
             ));
         }
     }
-    let path = t.path.clone();
-    let properties = changed_props(up, &t, tok, |d| props::remove_tree(d, &path)).await?;
+    let needed = props::has_tree(&t.view.dead, &t.path);
+    let properties = changed_props(up, &t, tok, needed, |d| {
+        props::remove_tree(d, &t.path);
+    })
+    .await?;
     let body = update_body(None, vec![(abs(&t.path), String::new())], properties);
     up.update_collection(&t.uuid, tok, &body).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -476,23 +529,27 @@ pub async fn copy_move(
         replace.push((abs(&src.path), String::new()));
     }
     let moved = props::copy_tree(&src.view.dead, &src.path, &dst.path, deep);
-    let (sp, dp) = (src.path.clone(), dst.path.clone());
-    let dst_props = changed_props(up, &dst, tok, |d| {
-        let mut changed = props::remove_tree(d, &dp);
-        if is_move && same {
-            changed |= props::remove_tree(d, &sp);
+    let clears_src = is_move && same;
+    let needed = !moved.is_empty()
+        || props::has_tree(&dst.view.dead, &dst.path)
+        || (clears_src && props::has_tree(&src.view.dead, &src.path));
+    let dst_props = changed_props(up, &dst, tok, needed, |d| {
+        props::remove_tree(d, &dst.path);
+        if clears_src {
+            props::remove_tree(d, &src.path);
         }
-        changed |= !moved.is_empty();
-        d.extend(moved.iter().map(|(k, v)| (k.clone(), v.clone())));
-        changed
+        d.extend(moved);
     })
     .await?;
     up.update_collection(&dst.uuid, tok, &update_body(manifest, replace, dst_props))
         .await?;
     if is_move && !same {
         // the copy is committed; now the source goes (a second, separate update)
-        let sp = src.path.clone();
-        let src_props = changed_props(up, &src, tok, |d| props::remove_tree(d, &sp)).await?;
+        let needed = props::has_tree(&src.view.dead, &src.path);
+        let src_props = changed_props(up, &src, tok, needed, |d| {
+            props::remove_tree(d, &src.path);
+        })
+        .await?;
         up.update_collection(
             &src.uuid,
             tok,
@@ -522,9 +579,8 @@ pub async fn proppatch(
     let updates = props::parse_proppatch(body)?;
     let refused = updates.iter().any(|u| u.name().is_live());
     if !refused {
-        let path = t.path.clone();
         let apply = |d: &mut DeadProps| {
-            let set = d.entry(path.clone()).or_default();
+            let set = d.entry(t.path.clone()).or_default();
             for u in &updates {
                 match u {
                     Update::Set(n, p) => {
@@ -536,11 +592,10 @@ pub async fn proppatch(
                 }
             }
             if set.is_empty() {
-                d.remove(&path);
+                d.remove(&t.path);
             }
-            true
         };
-        if let Some(p) = changed_props(up, &t, tok, apply).await? {
+        if let Some(p) = changed_props(up, &t, tok, true, apply).await? {
             let mut c = Map::new();
             c.insert("properties".into(), p);
             up.update_collection(&t.uuid, tok, &json!({ "collection": c }))
@@ -566,22 +621,10 @@ pub async fn proppatch(
         out.extend_from_slice(b"</D:status></D:propstat>");
     };
     if refused {
-        group(
-            updates
-                .iter()
-                .map(Update::name)
-                .filter(|n| n.is_live())
-                .collect(),
-            "403 Forbidden",
-        );
-        group(
-            updates
-                .iter()
-                .map(Update::name)
-                .filter(|n| !n.is_live())
-                .collect(),
-            "424 Failed Dependency",
-        );
+        let (live, dead): (Vec<_>, Vec<_>) =
+            updates.iter().map(Update::name).partition(|n| n.is_live());
+        group(live, "403 Forbidden");
+        group(dead, "424 Failed Dependency");
     } else {
         group(updates.iter().map(Update::name).collect(), "200 OK");
     }

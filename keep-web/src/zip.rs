@@ -42,40 +42,10 @@ pub fn wanted(req: &HttpRequest) -> bool {
         })
 }
 
-/// Every file and empty directory under `dir`, depth first, with its path relative to it.
-fn walk(view: &View, dir: &str) -> Vec<(String, String, bool)> {
-    let mut out = Vec::new();
-    let mut stack = vec![(dir.to_string(), String::new())];
-    while let Some((d, rel)) = stack.pop() {
-        let list = view.index.list(&d).unwrap_or(&[]);
-        if list.is_empty() && !rel.is_empty() {
-            out.push((d.clone(), format!("{rel}/"), true));
-        }
-        for e in list.iter().rev() {
-            let path = if d.is_empty() {
-                e.name.clone()
-            } else {
-                format!("{d}/{}", e.name)
-            };
-            let r = if rel.is_empty() {
-                e.name.clone()
-            } else {
-                format!("{rel}/{}", e.name)
-            };
-            match e.kind {
-                EntryKind::Dir => stack.push((path, r)),
-                EntryKind::File { .. } => out.push((path, r, false)),
-            }
-        }
-    }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    out
-}
-
 async fn write_archive(
     up: Arc<Upstream>,
     view: Arc<View>,
-    entries: Vec<(String, String, bool)>,
+    dir: String,
     token: Token,
     w: tokio::io::DuplexStream,
 ) -> Result<(), Error> {
@@ -83,13 +53,18 @@ async fn write_archive(
     let ioerr = |e: std::io::Error| Error::Internal(format!("writing the ZIP: {e}"));
     let mut zw = ZipFileWriter::new(w.compat_write());
     let mut sums = String::new();
-    for (path, rel, is_dir) in &entries {
-        if *is_dir {
-            let e = ZipEntryBuilder::new(rel.clone().into(), Compression::Stored);
-            zw.write_entry_whole(e, &[]).await.map_err(zerr)?;
+    let mut names = std::collections::HashSet::new();
+    for (rel, path, kind) in view.index.walk(&dir) {
+        if kind == EntryKind::Dir {
+            // only empty directories need an entry of their own
+            if view.index.list(&path).is_some_and(|l| l.is_empty()) {
+                let e = ZipEntryBuilder::new(format!("{rel}/").into(), Compression::Stored);
+                zw.write_entry_whole(e, &[]).await.map_err(zerr)?;
+            }
             continue;
         }
-        let Some(f) = view.index.file(path) else {
+        names.insert(rel.clone());
+        let Some(f) = view.index.file(&path) else {
             continue;
         };
         let size = f.size();
@@ -112,7 +87,7 @@ async fn write_archive(
         sums.push_str(&format!("{}  {rel}\n", hasher.finalize().to_hex()));
     }
     let mut name = String::from("BLAKE3SUMS");
-    while entries.iter().any(|(_, r, _)| *r == name) {
+    while names.contains(&name) {
         name.push('~');
     }
     let e = ZipEntryBuilder::new(name.into(), Compression::Stored);
@@ -132,9 +107,14 @@ pub fn serve(
     name: &str,
     token: Token,
 ) -> HttpResponse {
-    let entries = walk(view, dir);
     let (w, r) = tokio::io::duplex(PIPE);
-    let task = tokio::spawn(write_archive(up.clone(), view.clone(), entries, token, w));
+    let task = tokio::spawn(write_archive(
+        up.clone(),
+        view.clone(),
+        dir.to_string(),
+        token,
+        w,
+    ));
     // the archive's bytes, then the writer's verdict: an error aborts the response so
     // that the client sees a failed download, not a short archive
     let body = tokio_util::io::ReaderStream::new(r)

@@ -577,22 +577,9 @@ impl BlockWriter for LocalWriter {
     }
 }
 
-/// The order in which to try volumes for `hash`: rendezvous hashing, i.e. volumes sorted
-/// by BLAKE3(hash bytes ‖ volume id) descending. Returns indexes into `ids`.
-pub fn rendezvous_order<S: AsRef<str>>(hash: &Hash, ids: &[S]) -> Vec<usize> {
-    let mut keyed: Vec<([u8; 32], usize)> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let mut h = blake3::Hasher::new();
-            h.update(hash.as_bytes());
-            h.update(id.as_ref().as_bytes());
-            (*h.finalize().as_bytes(), i)
-        })
-        .collect();
-    keyed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    keyed.into_iter().map(|(_, i)| i).collect()
-}
+/// Volumes are ordered for a block by rendezvous hashing over their ids (shared with
+/// every client that picks a keepstore, so it lives in keep-format).
+pub use keep_format::rendezvous_order;
 
 #[cfg(test)]
 mod tests {

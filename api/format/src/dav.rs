@@ -109,6 +109,11 @@ fn under(p: &str, root: &str) -> bool {
     root.is_empty() || p == root || p.strip_prefix(root).is_some_and(|r| r.starts_with('/'))
 }
 
+/// Whether `path` or anything under it has dead properties.
+pub fn has_tree(dead: &DeadProps, path: &str) -> bool {
+    dead.keys().any(|p| under(p, path))
+}
+
 /// Removes the properties of `path` and everything under it. Returns whether any were.
 pub fn remove_tree(dead: &mut DeadProps, path: &str) -> bool {
     let before = dead.len();
@@ -169,16 +174,7 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
         let before = r.buffer_position() as usize;
         let (res, ev) = r.read_resolved_event().map_err(|e| bad(what, e))?;
         let ns = match res {
-            // the namespace name as the attribute gave it, unescaped (as the bindings
-            // below are): `a&amp;b` and a written-back `a&amp;b` name the same namespace
-            ResolveResult::Bound(n) => {
-                let raw = String::from_utf8_lossy(n.as_ref()).into_owned();
-                Some(
-                    quick_xml::escape::unescape(&raw)
-                        .map_err(|e| bad(what, e))?
-                        .into_owned(),
-                )
-            }
+            ResolveResult::Bound(n) => Some(unescape_ns(n.as_ref(), what)?),
             ResolveResult::Unbound => Some(String::new()),
             ResolveResult::Unknown(p) => {
                 if matches!(ev, Event::Start(_) | Event::Empty(_)) {
@@ -198,8 +194,11 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
                 let _ = s;
                 return Err(bad(what, "more than one root element"));
             }
-            Event::Start(s) => {
-                let n = bindings(&s, &mut scope, what)?;
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let n = bindings(s, &mut scope, what)?;
+                // only a property (a child of DAV:prop) keeps the bindings in scope: its
+                // value is written back elsewhere and must stay well-formed there
+                let in_prop = stack.last().is_some_and(|(p, _, _)| is_dav(p, "prop"));
                 let e = Elem {
                     name: PropName {
                         ns: ns.unwrap_or_default(),
@@ -207,25 +206,20 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
                     },
                     children: Vec::new(),
                     inner: String::new(),
-                    xmlns: scope.iter().cloned().collect(),
-                };
-                stack.push((e, r.buffer_position() as usize, n));
-            }
-            Event::Empty(s) => {
-                let n = bindings(&s, &mut scope, what)?;
-                let e = Elem {
-                    name: PropName {
-                        ns: ns.unwrap_or_default(),
-                        local: String::from_utf8_lossy(s.local_name().as_ref()).into_owned(),
+                    xmlns: if in_prop {
+                        scope.iter().cloned().collect()
+                    } else {
+                        BTreeMap::new()
                     },
-                    children: Vec::new(),
-                    inner: String::new(),
-                    xmlns: scope.iter().cloned().collect(),
                 };
-                scope.truncate(scope.len() - n);
-                match stack.last_mut() {
-                    Some(parent) => parent.0.children.push(e),
-                    None => root = Some(e),
+                if matches!(ev, Event::Start(_)) {
+                    stack.push((e, r.buffer_position() as usize, n));
+                } else {
+                    scope.truncate(scope.len() - n);
+                    match stack.last_mut() {
+                        Some(parent) => parent.0.children.push(e),
+                        None => root = Some(e),
+                    }
                 }
             }
             Event::End(_) => {
@@ -252,6 +246,19 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
     Ok(root)
 }
 
+/// Namespace declarations a body may have in scope at once: each property value keeps a
+/// copy of them, so without a bound a 1 MiB body could cost quadratic time and memory.
+const MAX_BINDINGS: usize = 256;
+
+/// A namespace name as an attribute gives it, unescaped: the resolved names of elements
+/// and the bindings kept for values must agree (`a&amp;b` is `a&b` on both sides).
+fn unescape_ns(raw: &[u8], what: &'static str) -> Result<String, Error> {
+    let raw = String::from_utf8_lossy(raw);
+    Ok(quick_xml::escape::unescape(&raw)
+        .map_err(|e| bad(what, e))?
+        .into_owned())
+}
+
 /// Pushes the element's `xmlns` attributes onto `scope`; returns how many.
 fn bindings(
     s: &BytesStart<'_>,
@@ -269,15 +276,17 @@ fn bindings(
         } else {
             continue;
         };
-        // unescaped exactly as the resolved element names are (see parse_tree)
-        let raw = String::from_utf8_lossy(&a.value).into_owned();
-        let uri = quick_xml::escape::unescape(&raw)
-            .map_err(|e| bad(what, e))?
-            .into_owned();
+        let uri = unescape_ns(&a.value, what)?;
         if !prefix.is_empty() && uri.is_empty() {
             return Err(bad(
                 what,
                 format!("xmlns:{prefix}=\"\" is not allowed (XML Namespaces 1.0: only the default namespace may be undeclared)"),
+            ));
+        }
+        if scope.len() >= MAX_BINDINGS {
+            return Err(bad(
+                what,
+                format!("more than {MAX_BINDINGS} namespace declarations in scope"),
             ));
         }
         scope.push((prefix.to_string(), uri));
@@ -576,6 +585,17 @@ mod tests {
     }
 
     #[test]
+    fn namespace_declarations_are_bounded() {
+        let decls: String = (0..MAX_BINDINGS + 1)
+            .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+            .collect();
+        let body = format!(
+            "<D:propertyupdate xmlns:D=\"DAV:\"{decls}><D:set><D:prop><p1:x>v</p1:x></D:prop></D:set></D:propertyupdate>"
+        );
+        assert!(parse_proppatch(body.as_bytes()).is_err());
+    }
+
+    #[test]
     fn trees_move_with_their_paths() {
         let mut d = DeadProps::new();
         for p in ["a", "a/b", "ab", "c"] {
@@ -588,6 +608,7 @@ mod tests {
         assert_eq!(c.keys().collect::<Vec<_>>(), vec!["z/q", "z/q/b"]);
         let c = copy_tree(&d, "a", "z", false);
         assert_eq!(c.keys().collect::<Vec<_>>(), vec!["z"]);
+        assert!(has_tree(&d, "a") && !has_tree(&d, "zz"));
         assert!(remove_tree(&mut d, "a"));
         assert_eq!(d.keys().collect::<Vec<_>>(), vec!["ab", "c"]);
         assert!(!remove_tree(&mut d, "zz"));

@@ -124,6 +124,24 @@ impl<'de> Deserialize<'de> for Hash {
     }
 }
 
+/// The order in which to try places (keepstore volumes, keepstores) for block `hash`:
+/// rendezvous hashing, i.e. sorted by BLAKE3(hash bytes ‖ id) descending. Returns
+/// indexes into `ids`. Adding or removing one place moves only the blocks it wins.
+pub fn rendezvous_order<S: AsRef<str>>(hash: &Hash, ids: &[S]) -> Vec<usize> {
+    let mut keyed: Vec<([u8; 32], usize)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut h = blake3::Hasher::new();
+            h.update(hash.as_bytes());
+            h.update(id.as_ref().as_bytes());
+            (*h.finalize().as_bytes(), i)
+        })
+        .collect();
+    keyed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,6 +146,33 @@ impl FileIndex {
         self.dirs.get(path).map(|v| v.as_slice())
     }
 
+    /// Everything below directory `dir`, depth first, each directory's entries by name:
+    /// (path relative to `dir`, full path, kind). Lazy: nothing is collected ahead.
+    pub fn walk<'a>(&'a self, dir: &str) -> impl Iterator<Item = (String, String, EntryKind)> + 'a {
+        let join = |a: &str, b: &str| {
+            if a.is_empty() {
+                b.to_string()
+            } else {
+                format!("{a}/{b}")
+            }
+        };
+        // (directory path, its path relative to `dir`, next child index)
+        let mut stack = vec![(dir.to_string(), String::new(), 0usize)];
+        std::iter::from_fn(move || loop {
+            let (d, rel, i) = stack.last_mut()?;
+            let Some(e) = self.list(d).and_then(|l| l.get(*i)) else {
+                stack.pop();
+                continue;
+            };
+            *i += 1;
+            let (path, r) = (join(d, &e.name), join(rel, &e.name));
+            if e.kind == EntryKind::Dir {
+                stack.push((path.clone(), r.clone(), 0));
+            }
+            return Some((r, path, e.kind));
+        })
+    }
+
     pub fn file_count(&self) -> usize {
         self.files.len()
     }

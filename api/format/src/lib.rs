@@ -30,7 +30,7 @@ mod uuid;
 
 pub use duration::{format_duration, parse_duration};
 pub use error::Error;
-pub use hash::Hash;
+pub use hash::{rendezvous_order, Hash};
 pub use index::{DirEntry, EntryKind, FileIndex, FileRef, Slice};
 pub use locator::{Hint, Locator};
 pub use manifest::{escape_name, unescape_name, FileSegment, Manifest, ManifestFile};

@@ -290,3 +290,33 @@ proptest! {
         let _ = s.parse::<Locator>();
     }
 }
+
+#[test]
+fn walk_is_depth_first_by_name_with_relative_paths() {
+    let l = Locator::new(Hash::of(b"abc"), 3);
+    let mut m = Manifest::new();
+    for p in ["d/b.txt", "d/a/x.txt", "top.txt", "d/c/y.txt"] {
+        m.put_file(p, [(l.clone(), 0, 3)]).unwrap();
+    }
+    m.put_dir("d/empty").unwrap();
+    let idx = FileIndex::new(&m);
+    let got: Vec<(String, String, bool)> = idx
+        .walk("d")
+        .map(|(rel, path, kind)| (rel, path, kind == EntryKind::Dir))
+        .collect();
+    let want = [
+        ("a", "d/a", true),
+        ("a/x.txt", "d/a/x.txt", false),
+        ("b.txt", "d/b.txt", false),
+        ("c", "d/c", true),
+        ("c/y.txt", "d/c/y.txt", false),
+        ("empty", "d/empty", true),
+    ];
+    let want: Vec<(String, String, bool)> = want
+        .iter()
+        .map(|(r, p, d)| (r.to_string(), p.to_string(), *d))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(idx.walk("").count(), want.len() + 2);
+    assert_eq!(idx.walk("top.txt").count(), 0);
+}
