@@ -8,32 +8,13 @@ mod common;
 
 use std::io::{Read, Write};
 
-use common::{bytes, Keep};
+use common::{b64, bytes, Keep};
 use serde_json::{json, Value};
 
 /// The configured download host (default: the host of `[web] external_url`).
 const DL: &str = "127.0.0.1";
 /// A host that is neither a collection vhost nor the download host.
 const SHARED: &str = "localhost";
-
-fn b64(s: &str) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for ch in b.chunks(3) {
-        let n = (ch[0] as u32) << 16
-            | (*ch.get(1).unwrap_or(&0) as u32) << 8
-            | *ch.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= ch.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// A `v2/…` token with its `/` escaped for a `t=` path element or a query value.
 fn esc(t: &str) -> String {

@@ -10,7 +10,7 @@ mod common;
 use std::io::{Read, Write};
 use std::process::Command;
 
-use common::{bytes, s, Env, Keep};
+use common::{b64, bytes, s, Env, Keep};
 use serde_json::{json, Value};
 
 const BLOCK: usize = 64 << 20;
@@ -286,7 +286,7 @@ fn failed_puts_commit_nothing() {
     );
     let before = w.record(&uuid);
     let host = w.web.trim_start_matches("http://").to_string();
-    let auth = base64_enc(&format!("u:{}", w.admin));
+    let auth = b64(&format!("u:{}", w.admin));
 
     // the client disconnects after 1 MiB of a declared 100 MiB
     {
@@ -362,25 +362,6 @@ fn failed_puts_commit_nothing() {
         w.files(&uuid),
         vec![("keep.txt".to_string(), 5), ("ok.txt".to_string(), 5)]
     );
-}
-
-fn base64_enc(s: &str) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for ch in b.chunks(3) {
-        let n = (ch[0] as u32) << 16
-            | (*ch.get(1).unwrap_or(&0) as u32) << 8
-            | *ch.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= ch.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The status rules of writing: missing parent 409, MKCOL on an existing name 405, any
