@@ -15,7 +15,7 @@ use keep_format::{Manifest, Pdh, Token};
 use serde_json::{json, Value};
 
 use crate::error::Error;
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, View};
 use crate::write::{BlockCutter, Run};
 
 /// Blocks smaller than this count as small.
@@ -70,6 +70,19 @@ impl Repacker {
             }
         });
     }
+}
+
+/// Whether a collection seen as `view`, plus the one small block a write just added, may
+/// need a repack: a cheap count on the cached index, so that a write to a collection
+/// without many small blocks costs no manifest fetch and parse in the background.
+pub fn worth_a_look(view: &View) -> bool {
+    let small = view
+        .index
+        .blocks()
+        .iter()
+        .filter(|l| l.size < SMALL_BLOCK && l.size > 0)
+        .count();
+    small + 1 >= MIN_SMALL_BLOCKS
 }
 
 /// Repacks `uuid` if it holds enough small blocks; returns how many files moved.

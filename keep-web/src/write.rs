@@ -287,7 +287,9 @@ pub async fn put(
         None,
     );
     up.update_collection(&t.uuid, &tok, &body).await?;
-    up.repacker.after_write(up, &t.uuid, &tok);
+    if crate::repack::worth_a_look(&t.view) {
+        up.repacker.after_write(up, &t.uuid, &tok);
+    }
     let mut r = HttpResponse::Created();
     if let Some(e) = etag {
         r.insert_header((header::ETAG, e));
