@@ -165,6 +165,11 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
     // the reader skips a byte order mark; without it here too, the positions it reports
     // (and so the raw values cut from `text`) would be 3 bytes off (found by fuzzing)
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // a second mark is a character before the root element, not XML; the reader would
+    // skip it too and shift every position by 3 bytes again (found by fuzzing)
+    if text.starts_with('\u{feff}') {
+        return Err(bad(what, "text before the root element (a second byte order mark)"));
+    }
     let mut r = NsReader::from_str(text);
     // (element, where its content starts, how many bindings it declared)
     let mut stack: Vec<(Elem, usize, usize)> = Vec::new();
@@ -226,7 +231,14 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
                 let Some((mut e, start, n)) = stack.pop() else {
                     return Err(bad(what, "an end tag without its start"));
                 };
-                e.inner = text.get(start..before).unwrap_or_default().to_string();
+                // the positions must frame the raw content exactly; if they ever drift,
+                // refuse the body rather than store a cut-up value
+                match text.get(start..before) {
+                    Some(inner) if text[before..].starts_with("</") => {
+                        e.inner = inner.to_string()
+                    }
+                    _ => return Err(bad(what, "the reader lost its position in the body")),
+                }
                 scope.truncate(scope.len() - n);
                 match stack.last_mut() {
                     Some(parent) => parent.0.children.push(e),
@@ -582,6 +594,9 @@ mod tests {
             matches!(&u[0], Update::Set(_, p) if p.value == "<y>v</y>"),
             "{u:?}"
         );
+        let mut two = "\u{feff}".to_string();
+        two.push_str(body);
+        assert!(parse_proppatch(two.as_bytes()).is_err());
     }
 
     #[test]
