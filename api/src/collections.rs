@@ -664,6 +664,17 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
             )));
         }
     }
+    // the same for any change at all (properties too, which leave the PDH alone)
+    if let Some(want) = ctx.params.get("if_etag").and_then(Value::as_str) {
+        let have = s(&cur, "etag");
+        if want != have {
+            return Err(Error::PreconditionFailed(format!(
+                "collection {} changed since you read it (etag {have}, not {want}): read it \
+                 again and retry",
+                ctx.id
+            )));
+        }
+    }
     let mut new = cur.clone();
     apply(&mut new, &patch)?;
     if let Some(o) = patch.get("owner_uuid").and_then(Value::as_str) {

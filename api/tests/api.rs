@@ -532,6 +532,33 @@ async fn versions_trash_and_replace_files() {
         )
         .await;
     assert_eq!(st, 412, "{e}");
+    // `if_etag` covers changes the PDH doesn't show (properties): c2's etag is stale
+    // after c3 and c4, c4's is current; a refused update changes nothing
+    let (st, e) = s
+        .patch(
+            &path,
+            &at,
+            json!({"collection": {"properties": {"k": "lost"}}, "if_etag": c2["etag"]}),
+        )
+        .await;
+    assert_eq!(st, 412, "{e}");
+    let (st, c4p) = s
+        .patch(
+            &path,
+            &at,
+            json!({"collection": {"properties": {"k": "v2"}}, "if_etag": c4["etag"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{c4p}");
+    assert_eq!(c4p["properties"]["k"], "v2");
+    let (st, e) = s
+        .patch(
+            &path,
+            &at,
+            json!({"collection": {"properties": {"k": "lost"}}, "if_etag": c4["etag"]}),
+        )
+        .await;
+    assert_eq!(st, 412, "{e}");
     // removing a directory's last file leaves the directory (empty), as a file system does
     let (st, c4b) = s
         .patch(&path, &at, json!({"replace_files": {"/dir/n.txt": ""}}))
@@ -582,7 +609,7 @@ async fn versions_trash_and_replace_files() {
         .iter()
         .map(|v| v["version"].as_u64().unwrap())
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
     let v1 = vs["items"][0]["uuid"].as_str().unwrap();
     let (st, old) = s.get(&format!("/arvados/v1/collections/{v1}"), &at).await;
     assert_eq!(st, 200);
@@ -607,7 +634,7 @@ async fn versions_trash_and_replace_files() {
             &at,
         )
         .await;
-    assert_eq!(lv["items_available"], 6);
+    assert_eq!(lv["items_available"], 7);
     // trash / untrash
     let (st, t) = s.delete(&path, &at).await;
     assert_eq!((st, &t["is_trashed"]), (200, &json!(true)));

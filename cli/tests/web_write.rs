@@ -271,6 +271,46 @@ fn concurrent_puts_all_land() {
     }
 }
 
+/// PROPPATCHes of different properties on one collection, all at once, alongside PUTs
+/// that change its manifest: every property and every file is there afterwards (a
+/// properties change is conditional on the version it read, and retried).
+#[test]
+fn concurrent_proppatches_lose_nothing() {
+    let w = W::start();
+    let uuid = w.collection("props");
+    std::thread::scope(|sc| {
+        for i in 0..12 {
+            let w = &w;
+            let uuid = &uuid;
+            sc.spawn(move || {
+                let body = format!(
+                    r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:p{i}>v{i}</Z:p{i}></D:prop></D:set></D:propertyupdate>"#
+                );
+                let r = w.req("PROPPATCH", &w.url(uuid, "")).body(body).send().unwrap();
+                assert_eq!(r.status().as_u16(), 207);
+                let text = r.text().unwrap();
+                assert!(text.contains("200 OK"), "{text}");
+            });
+            sc.spawn(move || {
+                let r = w.put(uuid, &format!("f{i}.txt"), bytes(100, i as u64));
+                assert_eq!(r.status().as_u16(), 201);
+            });
+        }
+    });
+    assert_eq!(w.files(&uuid).len(), 12);
+    let r = w
+        .req("PROPFIND", &w.url(&uuid, ""))
+        .header("Depth", "0")
+        .body(r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 207);
+    let text = r.text().unwrap();
+    for i in 0..12 {
+        assert!(text.contains(&format!(">v{i}<")), "p{i} lost: {text}");
+    }
+}
+
 /// A PUT whose client goes away mid-body, one whose body is shorter than its
 /// Content-Length, and ones whose Content-MD5 / Content-Digest disagree with the bytes
 /// commit nothing: the collection keeps its version and PDH.

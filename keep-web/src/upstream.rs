@@ -657,23 +657,26 @@ impl Upstream {
         })
     }
 
-    /// The collection's `properties` as they are now (not from any cache).
+    /// The collection's `properties` as they are now (not from any cache), and the etag
+    /// of the record they were read from.
     pub async fn properties(
         &self,
         uuid: &str,
         token: &Token,
-    ) -> Result<serde_json::Map<String, Value>, Error> {
+    ) -> Result<(serde_json::Map<String, Value>, String), Error> {
         let v = self
             .api_get(
                 &format!("/arvados/v1/collections/{uuid}"),
                 token,
-                &[("select", r#"["properties"]"#.into())],
+                &[("select", r#"["properties","etag"]"#.into())],
             )
             .await?;
-        Ok(match v.get("properties") {
+        let props = match v.get("properties") {
             Some(Value::Object(m)) => m.clone(),
             _ => serde_json::Map::new(),
-        })
+        };
+        let etag = v.get("etag").and_then(Value::as_str).unwrap_or_default();
+        Ok((props, etag.to_string()))
     }
 
     /// Stores one block (at most 64 MiB) and returns its locator signed for `token`.

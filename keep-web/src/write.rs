@@ -112,24 +112,46 @@ fn update_body(
     json!({ "collection": c, "replace_files": r })
 }
 
-/// The collection's properties with the dead properties changed by `f`, or `None` when
-/// the caller found (on its view, cheaply) that nothing would change: the update then
-/// leaves `properties` alone, which is what almost every write does.
-async fn changed_props(
+/// Commits one update of `t`'s collection: `body` builds it, given the collection's
+/// properties with the dead properties changed by `f` — or `None` when the caller found
+/// (on its view, cheaply) that no dead property changes (`needed` false): the update
+/// then leaves `properties` alone, which is what almost every write does.
+///
+/// A change of properties is made to the properties as they are now, not as the view
+/// saw them, and only if no one changed the collection between that read and the write
+/// (`if_etag`); if someone did, it is read and tried again, so two concurrent
+/// PROPPATCHes never lose one another's property.
+async fn commit(
     up: &Upstream,
     t: &Target,
     tok: &Token,
     needed: bool,
-    f: impl FnOnce(&mut DeadProps),
-) -> Result<Option<Value>, Error> {
+    f: impl Fn(&mut DeadProps),
+    body: impl Fn(Option<Value>) -> Value,
+) -> Result<(), Error> {
     if !needed {
-        return Ok(None);
+        up.update_collection(&t.uuid, tok, &body(None)).await?;
+        return Ok(());
     }
-    // the change is made to the properties as they are now, not as the view saw them
-    let fresh = up.properties(&t.uuid, tok).await?;
-    let mut dead = props::from_properties(Some(&Value::Object(fresh.clone())));
-    f(&mut dead);
-    Ok(Some(props::into_properties(fresh, &dead)))
+    const TRIES: usize = 16;
+    for _ in 0..TRIES {
+        let (fresh, etag) = up.properties(&t.uuid, tok).await?;
+        let mut dead = props::from_properties(Some(&Value::Object(fresh.clone())));
+        f(&mut dead);
+        let mut b = body(Some(props::into_properties(fresh, &dead)));
+        if let Some(o) = b.as_object_mut() {
+            o.insert("if_etag".into(), json!(etag));
+        }
+        match up.update_collection(&t.uuid, tok, &b).await {
+            Err(Error::PreconditionFailed(_)) => continue,
+            r => return r.map(drop),
+        }
+    }
+    Err(Error::Conflict(format!(
+        "collection {} kept changing while its properties were written ({TRIES} tries): \
+         try again",
+        t.uuid
+    )))
 }
 
 fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -442,12 +464,17 @@ pub async fn delete(
         }
     }
     let needed = props::has_tree(&t.view.dead, &t.path);
-    let properties = changed_props(up, &t, tok, needed, |d| {
-        props::remove_tree(d, &t.path);
-    })
+    commit(
+        up,
+        &t,
+        tok,
+        needed,
+        |d| {
+            props::remove_tree(d, &t.path);
+        },
+        |p| update_body(None, vec![(abs(&t.path), String::new())], p),
+    )
     .await?;
-    let body = update_body(None, vec![(abs(&t.path), String::new())], properties);
-    up.update_collection(&t.uuid, tok, &body).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -535,27 +562,32 @@ pub async fn copy_move(
     let needed = !moved.is_empty()
         || props::has_tree(&dst.view.dead, &dst.path)
         || (clears_src && props::has_tree(&src.view.dead, &src.path));
-    let dst_props = changed_props(up, &dst, tok, needed, |d| {
-        props::remove_tree(d, &dst.path);
-        if clears_src {
-            props::remove_tree(d, &src.path);
-        }
-        d.extend(moved);
-    })
+    commit(
+        up,
+        &dst,
+        tok,
+        needed,
+        |d| {
+            props::remove_tree(d, &dst.path);
+            if clears_src {
+                props::remove_tree(d, &src.path);
+            }
+            d.extend(moved.clone());
+        },
+        |p| update_body(manifest.clone(), replace.clone(), p),
+    )
     .await?;
-    up.update_collection(&dst.uuid, tok, &update_body(manifest, replace, dst_props))
-        .await?;
     if is_move && !same {
         // the copy is committed; now the source goes (a second, separate update)
-        let needed = props::has_tree(&src.view.dead, &src.path);
-        let src_props = changed_props(up, &src, tok, needed, |d| {
-            props::remove_tree(d, &src.path);
-        })
-        .await?;
-        up.update_collection(
-            &src.uuid,
+        commit(
+            up,
+            &src,
             tok,
-            &update_body(None, vec![(abs(&src.path), String::new())], src_props),
+            props::has_tree(&src.view.dead, &src.path),
+            |d| {
+                props::remove_tree(d, &src.path);
+            },
+            |p| update_body(None, vec![(abs(&src.path), String::new())], p),
         )
         .await?;
     }
@@ -597,12 +629,15 @@ pub async fn proppatch(
                 d.remove(&t.path);
             }
         };
-        if let Some(p) = changed_props(up, &t, tok, true, apply).await? {
-            let mut c = Map::new();
-            c.insert("properties".into(), p);
-            up.update_collection(&t.uuid, tok, &json!({ "collection": c }))
-                .await?;
-        }
+        commit(
+            up,
+            &t,
+            tok,
+            true,
+            apply,
+            |p| json!({ "collection": { "properties": p } }),
+        )
+        .await?;
     }
     let mut out = Vec::new();
     out.extend_from_slice(

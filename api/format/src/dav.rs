@@ -168,7 +168,10 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
     // a second mark is a character before the root element, not XML; the reader would
     // skip it too and shift every position by 3 bytes again (found by fuzzing)
     if text.starts_with('\u{feff}') {
-        return Err(bad(what, "text before the root element (a second byte order mark)"));
+        return Err(bad(
+            what,
+            "text before the root element (a second byte order mark)",
+        ));
     }
     let mut r = NsReader::from_str(text);
     // (element, where its content starts, how many bindings it declared)
@@ -234,9 +237,7 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
                 // the positions must frame the raw content exactly; if they ever drift,
                 // refuse the body rather than store a cut-up value
                 match text.get(start..before) {
-                    Some(inner) if text[before..].starts_with("</") => {
-                        e.inner = inner.to_string()
-                    }
+                    Some(inner) if text[before..].starts_with("</") => e.inner = inner.to_string(),
                     _ => return Err(bad(what, "the reader lost its position in the body")),
                 }
                 scope.truncate(scope.len() - n);
