@@ -1,5 +1,7 @@
 //! One 64 MiB block, keepstore vs nginx, same client (reqwest, keep-alive), alternating
-//! servers each round: PUT, whole GET, and 4 KiB Range GETs at random offsets.
+//! servers each round: PUT, whole GET, and 4 KiB Range GETs at random offsets. Then,
+//! when it may drop the page cache (root), cold 4 KiB Range GETs: the cache is dropped
+//! before each server's turn, and each read goes to a random offset of a random block.
 //! Run by `bench/block.sh`, which starts both servers.
 //!
 //! usage: bench_block KEEPSTORE_URL NGINX_URL [ROUNDS]
@@ -49,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng_ks = Vec::new();
     let mut rng_ng = Vec::new();
     let mut loc: Option<Locator> = None;
+    let mut locs: Vec<Locator> = Vec::new();
     for round in 0..rounds {
         let mut data = vec![0u8; BLOCK];
         rng.fill(&mut data[..]);
@@ -72,6 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .error_for_status()?;
         put_ng.push(mbps(BLOCK, t.elapsed()));
         let l = loc.clone().ok_or("no locator")?;
+        locs.push(l.clone());
         // whole GET
         for (url, out, auth) in [
             (format!("{ks}/{l}"), &mut get_ks, true),
@@ -143,9 +147,58 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         np99.as_secs_f64() * 1e6,
         kp99.as_secs_f64() / np99.as_secs_f64()
     );
+    if drop_caches() {
+        let mut cold_ks = Vec::new();
+        let mut cold_ng = Vec::new();
+        for _ in 0..3 {
+            for keep in [true, false] {
+                if !drop_caches() {
+                    return Err("dropping the page cache failed".into());
+                }
+                for _ in 0..100 {
+                    let b = rng.random_range(0..locs.len());
+                    let off = rng.random_range(0..(BLOCK - 4096)) as u64;
+                    let range = format!("bytes={off}-{}", off + 4095);
+                    let req = if keep {
+                        c.get(format!("{ks}/{}", locs[b]))
+                            .bearer_auth(token.expose())
+                    } else {
+                        c.get(format!("{ng}/block{b}"))
+                    };
+                    let t = Instant::now();
+                    let body = req.header("Range", &range).send().await?.bytes().await?;
+                    let d = t.elapsed();
+                    assert_eq!(body.len(), 4096);
+                    if keep {
+                        cold_ks.push(d)
+                    } else {
+                        cold_ng.push(d)
+                    }
+                }
+            }
+        }
+        let (kmed, kp99) = stats(cold_ks);
+        let (nmed, np99) = stats(cold_ng);
+        for (what, k, n) in [("median", kmed, nmed), ("p99", kp99, np99)] {
+            println!(
+                "| cold 4 KiB Range GET {what} (page cache dropped) | {:.0} µs | {:.0} µs | {:.2}x |",
+                k.as_secs_f64() * 1e6,
+                n.as_secs_f64() * 1e6,
+                k.as_secs_f64() / n.as_secs_f64()
+            );
+        }
+    } else {
+        println!("(cold reads not measured: the page cache can only be dropped as root)");
+    }
     if let (Ok(path), Some(l)) = (std::env::var("BENCH_LOC_FILE"), loc) {
         // for the script's curl cross-check: the last block's signed URL and its token
         std::fs::write(path, format!("{ks}/{l} {}\n", token.expose()))?;
     }
     Ok(())
+}
+
+/// `sync; echo 3 > /proc/sys/vm/drop_caches`: false when not allowed.
+fn drop_caches() -> bool {
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
 }

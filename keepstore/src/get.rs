@@ -131,7 +131,28 @@ fn trusted_cvs(
             e,
         )
     };
-    let in_memory: Option<Vec<u8>> = if block.outboard_len() != Some(expect) {
+    let has_outboard = block.outboard_len() == Some(expect);
+    let read_nodes =
+        has_outboard && want.end - want.start <= NODE_READ_LIMIT && expect > SMALL_OUTBOARD;
+    if has_outboard {
+        // start the first piece's data and the outboard reads together
+        let last = (want.start + GROUPS_PER_PIECE)
+            .min(want.end)
+            .max(want.start + 1)
+            - 1;
+        let data =
+            outboard::group_bytes(len, want.start).start..outboard::group_bytes(len, last).end;
+        let nodes: Vec<Range<u64>> = if read_nodes {
+            outboard::path_nodes(len, want.clone())
+                .into_iter()
+                .map(|i| i * outboard::NODE_SIZE..(i + 1) * outboard::NODE_SIZE)
+                .collect()
+        } else {
+            std::iter::once(0..expect).collect()
+        };
+        block.prefetch(data, &nodes);
+    }
+    let in_memory: Option<Vec<u8>> = if !has_outboard {
         // missing or damaged outboard: hash the whole block, and rebuild it if it is good
         let mut b = outboard::Builder::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -173,7 +194,7 @@ fn trusted_cvs(
             }
         }
         Some(ob)
-    } else if want.end - want.start > NODE_READ_LIMIT || expect <= SMALL_OUTBOARD {
+    } else if !read_nodes {
         let mut ob = vec![0u8; expect as usize];
         block.read_outboard_at(&mut ob, 0).map_err(io)?;
         Some(ob)

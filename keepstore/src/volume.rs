@@ -17,6 +17,7 @@
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -93,6 +94,11 @@ pub trait BlockReader: Send {
     fn outboard_len(&self) -> Option<u64>;
     /// Fills `buf` from `offset` of the outboard.
     fn read_outboard_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Says that bytes `data` of the block and `outboard` of the outboard are about to be
+    /// read, so that a reader can start those reads at once rather than one after the
+    /// other (a verified Range read needs a dozen outboard nodes, each found only after
+    /// the one above it). Only a hint: the default does nothing.
+    fn prefetch(&self, _data: Range<u64>, _outboard: &[Range<u64>]) {}
 }
 
 /// A block being written.
@@ -537,6 +543,50 @@ impl BlockReader for LocalReader {
             Some((_, f)) => f.read_exact_at(buf, offset),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no outboard")),
         }
+    }
+
+    fn prefetch(&self, data: Range<u64>, outboard: &[Range<u64>]) {
+        will_need(&self.data, data);
+        let Some((_, f)) = &self.ob else { return };
+        // one hint per run of pages: the nodes near the bottom of the tree share pages
+        let mut pages: Vec<u64> = outboard
+            .iter()
+            .filter(|r| !r.is_empty())
+            .flat_map(|r| r.start / PAGE..r.end.div_ceil(PAGE))
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        let mut i = 0;
+        while i < pages.len() {
+            let mut j = i + 1;
+            while j < pages.len() && pages[j] == pages[j - 1] + 1 {
+                j += 1;
+            }
+            will_need(f, pages[i] * PAGE..pages[j - 1] * PAGE + PAGE);
+            i = j;
+        }
+    }
+}
+
+const PAGE: u64 = 4096;
+
+/// `posix_fadvise(WILLNEED)`: the kernel starts reading the range into the page cache
+/// and returns; the preads that follow wait only for what is still in flight. Errors
+/// are ignored (it is a hint).
+fn will_need(f: &File, r: Range<u64>) {
+    use std::os::fd::AsRawFd;
+    if r.is_empty() {
+        return;
+    }
+    let (Ok(off), Ok(len)) = (
+        libc::off_t::try_from(r.start),
+        libc::off_t::try_from(r.end - r.start),
+    ) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for as long as `f` lives; fadvise reads no memory.
+    unsafe {
+        libc::posix_fadvise(f.as_raw_fd(), off, len, libc::POSIX_FADV_WILLNEED);
     }
 }
 

@@ -167,6 +167,62 @@ pub struct Mismatch {
     pub node: u64,
 }
 
+/// The descent from the root to the groups `want` of a tree over `n` groups (n ≥ 2):
+/// `open(node index, value, is_root)` is called for each parent node on the way, in
+/// pre-order, and gives the values of its two children (or stops the walk); `leaf` gets
+/// the value of each wanted group, in order. The node indexes depend only on `n` and
+/// `want`, which is what lets a reader fetch them all before it walks.
+fn descend<T: Copy, E>(
+    n: u64,
+    want: Range<u64>,
+    root: T,
+    mut open: impl FnMut(u64, T, bool) -> Result<(T, T), E>,
+    mut leaf: impl FnMut(T),
+) -> Result<(), E> {
+    // explicit stack: (first group, group count, node index, value, is_root)
+    let mut stack = vec![(0u64, n, 0u64, root, true)];
+    while let Some((a, count, idx, v, is_root)) = stack.pop() {
+        if count == 1 {
+            leaf(v);
+            continue;
+        }
+        let (l, r) = open(idx, v, is_root)?;
+        let m = left_groups(count);
+        let right = (a + m, count - m, idx + m, r, false); // left subtree holds m-1 nodes
+        let left = (a, m, idx + 1, l, false);
+        // push right first so the left is handled first (output stays in order)
+        if right.0 < want.end && want.start < right.0 + right.1 {
+            stack.push(right);
+        }
+        if left.0 < want.end && want.start < left.0 + left.1 {
+            stack.push(left);
+        }
+    }
+    Ok(())
+}
+
+/// The pre-order indexes of the outboard nodes [`expected_cvs`] reads for groups `want`
+/// of a block of `len` bytes, in the order it reads them.
+pub fn path_nodes(len: u64, want: Range<u64>) -> Vec<u64> {
+    let n = group_count(len);
+    let want = want.start.min(n)..want.end.min(n);
+    let mut out = Vec::new();
+    if n == 1 || want.is_empty() {
+        return out;
+    }
+    let _ = descend::<(), ()>(
+        n,
+        want,
+        (),
+        |idx, _, _| {
+            out.push(idx);
+            Ok(((), ()))
+        },
+        |_| {},
+    );
+    out
+}
+
 /// Walks the tree from the root down to the groups `want`, reading only the nodes on
 /// the way (`node(i)` returns the 64 bytes of pre-order node `i`), and checks every node
 /// against its parent. Returns the trusted chaining value of each wanted group, in order.
@@ -179,20 +235,18 @@ pub fn expected_cvs<E>(
     want: Range<u64>,
     mut node: impl FnMut(u64) -> Result<[u8; 64], E>,
 ) -> Result<Result<Vec<Cv>, Mismatch>, E> {
+    enum Stop<E> {
+        Read(E),
+        Bad(Mismatch),
+    }
     let n = group_count(len);
     let want = want.start.min(n)..want.end.min(n);
     let mut out = Vec::with_capacity((want.end - want.start) as usize);
     if n == 1 || want.is_empty() {
         return Ok(Ok(out));
     }
-    // explicit stack: (first group, group count, node index, expected value, is_root)
-    let mut stack = vec![(0u64, n, 0u64, *root.as_bytes(), true)];
-    while let Some((a, count, idx, expect, is_root)) = stack.pop() {
-        if count == 1 {
-            out.push(expect);
-            continue;
-        }
-        let bytes = node(idx)?;
+    let open = |idx: u64, expect: Cv, is_root: bool| {
+        let bytes = node(idx).map_err(Stop::Read)?;
         let mut l = [0u8; 32];
         let mut r = [0u8; 32];
         l.copy_from_slice(&bytes[..32]);
@@ -203,20 +257,15 @@ pub fn expected_cvs<E>(
             merge_subtrees_non_root(&l, &r, Mode::Hash)
         };
         if got != expect {
-            return Ok(Err(Mismatch { node: idx }));
+            return Err(Stop::Bad(Mismatch { node: idx }));
         }
-        let m = left_groups(count);
-        let right = (a + m, count - m, idx + m, r, false); // left subtree holds m-1 nodes
-        let left = (a, m, idx + 1, l, false);
-        // push right first so the left is handled first (output stays in order)
-        if right.0 < want.end && want.start < right.0 + right.1 {
-            stack.push(right);
-        }
-        if left.0 < want.end && want.start < left.0 + left.1 {
-            stack.push(left);
-        }
+        Ok((l, r))
+    };
+    match descend(n, want, *root.as_bytes(), open, |cv| out.push(cv)) {
+        Ok(()) => Ok(Ok(out)),
+        Err(Stop::Read(e)) => Err(e),
+        Err(Stop::Bad(m)) => Ok(Err(m)),
     }
-    Ok(Ok(out))
 }
 
 /// Checks the bytes of group `g` of a block of `len` bytes with hash `root`. `cv` is the
@@ -327,6 +376,31 @@ mod tests {
         .unwrap();
         assert_eq!(some, all[2000..2002]);
         assert!(reads <= 2 * 12, "read {reads} nodes");
+    }
+
+    #[test]
+    fn path_nodes_are_the_nodes_the_walk_reads() {
+        for &n in SIZES.iter().chain(&[64 << 20, (64 << 20) - 1, 5 << 20]) {
+            let (h, ob) = outboard(&data(n));
+            let groups = group_count(n as u64);
+            let wants = [
+                0..1,
+                0..groups,
+                groups - 1..groups,
+                groups / 2..groups / 2 + 3,
+            ];
+            for want in wants {
+                let mut read = Vec::new();
+                let mut rd = node_reader(&ob);
+                expected_cvs(n as u64, &h, want.clone(), |i| {
+                    read.push(i);
+                    rd(i)
+                })
+                .unwrap()
+                .unwrap();
+                assert_eq!(path_nodes(n as u64, want.clone()), read, "len {n} {want:?}");
+            }
+        }
     }
 
     #[test]
