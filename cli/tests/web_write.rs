@@ -841,6 +841,73 @@ fn zip_download_of_a_directory() {
     }
 }
 
+/// A directory of 70,000 files is more than a plain ZIP can index (65,535 entries): the
+/// archive must carry the ZIP64 end records, and a standard reader must list it whole.
+#[test]
+fn zip_of_more_entries_than_plain_zip_allows() {
+    let w = W::start();
+    let uuid = w.collection("wide");
+    let seed = bytes(70_000, 5);
+    assert_eq!(
+        w.put(&uuid, "seed.bin", seed.clone()).status().as_u16(),
+        201
+    );
+    let m = w.record(&uuid)["manifest_text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let loc = m.split(' ').nth(1).unwrap().to_string();
+    let mut text = format!(". {loc}");
+    for i in 0..70_000u32 {
+        text.push_str(&format!(" {i}:1:f{i:05}"));
+    }
+    text.push('\n');
+    let (st, c) = w.api(
+        reqwest::Method::PUT,
+        &format!("/arvados/v1/collections/{uuid}"),
+        &w.admin,
+        json!({"collection": {"manifest_text": text}}),
+    );
+    assert_eq!(st, 200, "{c}");
+    let r = w
+        .req("GET", &w.url(&uuid, "?accept=application/zip"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("wide.zip");
+    std::fs::write(&zip, r.bytes().unwrap()).unwrap();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile\n\
+             z = zipfile.ZipFile(sys.argv[1])\n\
+             names = z.namelist()\n\
+             t = z.getinfo('f00000').date_time\n\
+             print(len(names), z.read('f00000').hex(), z.read('f69999').hex(), \
+             '%04d-%02d-%02dT%02d:%02d' % t[:5])",
+        )
+        .arg(&zip)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = String::from_utf8_lossy(&out.stdout);
+    // entries carry the collection's modification time (UTC, to the minute here)
+    let modified = c["modified_at"].as_str().unwrap();
+    let want = format!(
+        "{} {:02x} {:02x} {}",
+        70_000 + 1, // and BLAKE3SUMS
+        seed[0],
+        seed[69_999],
+        &modified[..16]
+    );
+    assert_eq!(got.trim(), want);
+}
+
 /// 40 small PUTs, one block each, are repacked in the background into shared blocks:
 /// the collection ends with far fewer blocks, every file reads back the same, and a PDH
 /// from before the repack still serves its old content.

@@ -49,20 +49,21 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn format_rfc3339(t: SystemTime) -> String {
+/// The UTC calendar date and time of `t`: (year, month, day, hour, minute, second).
+pub fn civil_utc(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
     let secs = t
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let (y, m, d) = civil_from_days(secs.div_euclid(86400));
-    let r = secs.rem_euclid(86400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        r / 3600,
-        r / 60 % 60,
-        r % 60
-    )
+    let r = secs.rem_euclid(86400) as u32;
+    (y, m as u32, d as u32, r / 3600, r / 60 % 60, r % 60)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_rfc3339(t: SystemTime) -> String {
+    let (y, m, d, h, mi, s) = civil_utc(t);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
 /// Drops sub-second precision (HTTP dates have none).

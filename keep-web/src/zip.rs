@@ -10,7 +10,7 @@ use std::sync::Arc;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use async_zip::base::write::ZipFileWriter;
-use async_zip::{Compression, ZipEntryBuilder};
+use async_zip::{Compression, ZipDateTime, ZipDateTimeBuilder, ZipEntryBuilder};
 use futures_util::io::AsyncWriteExt;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keep_format::{EntryKind, Token};
@@ -52,13 +52,19 @@ async fn write_archive(
     let zerr = |e: async_zip::error::ZipError| Error::Internal(format!("writing the ZIP: {e}"));
     let ioerr = |e: std::io::Error| Error::Internal(format!("writing the ZIP: {e}"));
     let mut zw = ZipFileWriter::new(w.compat_write());
+    // every entry carries the collection's modification time (UTC; a ZIP date has no
+    // zone), not the invalid zero date unzip shows as 1980-00-00
+    let when = zip_date(view.modified);
+    let entry = |name: String| {
+        ZipEntryBuilder::new(name.into(), Compression::Stored).last_modification_date(when)
+    };
     let mut sums = String::new();
     let mut names = std::collections::HashSet::new();
     for (rel, path, kind) in view.index.walk(&dir) {
         if kind == EntryKind::Dir {
             // only empty directories need an entry of their own
             if view.index.list(&path).is_some_and(|l| l.is_empty()) {
-                let e = ZipEntryBuilder::new(format!("{rel}/").into(), Compression::Stored);
+                let e = entry(format!("{rel}/"));
                 zw.write_entry_whole(e, &[]).await.map_err(zerr)?;
             }
             continue;
@@ -68,7 +74,7 @@ async fn write_archive(
             continue;
         };
         let size = f.size();
-        let e = ZipEntryBuilder::new(rel.clone().into(), Compression::Stored);
+        let e = entry(rel.clone());
         let mut ew = zw.write_entry_stream(e).await.map_err(zerr)?;
         let mut hasher = blake3::Hasher::new();
         let parts: Vec<_> = f
@@ -90,13 +96,31 @@ async fn write_archive(
     while names.contains(&name) {
         name.push('~');
     }
-    let e = ZipEntryBuilder::new(name.into(), Compression::Stored);
+    let e = entry(name);
     zw.write_entry_whole(e, sums.as_bytes())
         .await
         .map_err(zerr)?;
     let mut inner = zw.close().await.map_err(zerr)?;
     inner.close().await.map_err(ioerr)?;
     Ok(())
+}
+
+/// A ZIP (MS-DOS) date holds the years 1980 to 2107: times outside are clamped.
+fn zip_date(t: std::time::SystemTime) -> ZipDateTime {
+    let (y, m, d, h, mi, s) = crate::time::civil_utc(t);
+    let (y, m, d, h, mi, s) = match y {
+        ..1980 => (1980, 1, 1, 0, 0, 0),
+        2108.. => (2107, 12, 31, 23, 59, 58),
+        _ => (y as i32, m, d, h, mi, s),
+    };
+    ZipDateTimeBuilder::new()
+        .year(y)
+        .month(m)
+        .day(d)
+        .hour(h)
+        .minute(mi)
+        .second(s)
+        .build()
 }
 
 /// The ZIP of directory `dir` of `view`, named `<name>.zip`.
