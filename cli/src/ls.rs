@@ -1,5 +1,5 @@
-//! `keep ls ID[/path] [-s]`: list the files of a collection (recursively), one per line;
-//! empty directories end with `/`. `-s` puts each file's size in bytes first.
+//! `keep ls ID[/path] [-s]`: list the files of a collection (recursively, depth first
+//! and by name), one per line; empty directories end with `/`. `-s` puts each file's size in bytes first.
 
 use std::io::Write;
 
@@ -36,31 +36,15 @@ pub fn lines(idx: &FileIndex, base: &str, sizes: bool) -> Vec<String> {
         out.push(fmt(Some(size), name));
         return out;
     }
-    let mut stack = vec![(base.to_string(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let kids = idx.list(&dir).unwrap_or(&[]);
-        if kids.is_empty() && !rel.is_empty() {
-            out.push(fmt(None, &format!("{rel}/")));
-        }
-        // push directories in reverse so the output stays sorted
-        let mut subdirs = Vec::new();
-        for e in kids {
-            let r = if rel.is_empty() {
-                e.name.clone()
-            } else {
-                format!("{rel}/{}", e.name)
-            };
-            let c = if dir.is_empty() {
-                e.name.clone()
-            } else {
-                format!("{dir}/{}", e.name)
-            };
-            match e.kind {
-                EntryKind::File { size } => out.push(fmt(Some(size), &r)),
-                EntryKind::Dir => subdirs.push((c, r)),
+    // depth first, by name (the order of `FileIndex::walk`, as ZIP downloads use it)
+    for (rel, path, kind) in idx.walk(base) {
+        match kind {
+            EntryKind::File { size } => out.push(fmt(Some(size), &rel)),
+            EntryKind::Dir if idx.list(&path).is_some_and(|l| l.is_empty()) => {
+                out.push(fmt(None, &format!("{rel}/")))
             }
+            EntryKind::Dir => {}
         }
-        stack.extend(subdirs.into_iter().rev());
     }
     out
 }
@@ -103,11 +87,19 @@ mod tests {
         let mut m = Manifest::new();
         let l = Locator::new(Hash::of(b"abc"), 3);
         m.put_file("b/c.txt", [(l.clone(), 0, 3)]).unwrap();
-        m.put_file("a.txt", [(l, 0, 1)]).unwrap();
+        m.put_file("a.txt", [(l.clone(), 0, 1)]).unwrap();
         m.put_dir("e").unwrap();
+        m.put_file("f.txt", [(l.clone(), 1, 1)]).unwrap();
+        m.put_file("b/a/z.txt", [(l.clone(), 2, 1)]).unwrap();
         let idx = FileIndex::new(&m);
-        assert_eq!(lines(&idx, "", false), ["a.txt", "b/c.txt", "e/"]);
-        assert_eq!(lines(&idx, "b", true), ["           3 c.txt"]);
+        assert_eq!(
+            lines(&idx, "", false),
+            ["a.txt", "b/a/z.txt", "b/c.txt", "e/", "f.txt"]
+        );
+        assert_eq!(
+            lines(&idx, "b", true),
+            ["           1 a/z.txt", "           3 c.txt"]
+        );
         assert_eq!(lines(&idx, "a.txt", false), ["a.txt"]);
     }
 }

@@ -269,8 +269,9 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// keep-web reads the blocks of its own process's keepstore without HTTP: the same
-/// signature check and verified reads, two socket copies and an HTTP parse fewer.
+/// keep-web reads and writes the blocks of its own process's keepstore without HTTP:
+/// the same signature check and verified reads, the same atomic writes, two socket
+/// copies and an HTTP parse fewer.
 struct InProcess(keepstore::Keepstore);
 
 impl keep_web::LocalBlocks for InProcess {
@@ -293,6 +294,30 @@ impl keep_web::LocalBlocks for InProcess {
                         .boxed(),
                 )),
                 Err(keepstore::Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(keep_web::Error::Upstream(format!(
+                    "keepstore (in process): {e}"
+                ))),
+            }
+        }
+        .boxed()
+    }
+
+    fn store(
+        &self,
+        data: bytes::Bytes,
+        token: &keep_format::Token,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<Option<keep_format::Locator>, keep_web::Error>,
+    > {
+        use futures_util::FutureExt;
+        let (ks, token) = (self.0.clone(), token.clone());
+        async move {
+            match ks.store(data, &token).await {
+                Ok(l) => Ok(Some(l)),
+                Err(e @ keepstore::Error::Full(_)) => Err(keep_web::Error::InsufficientStorage(
+                    format!("keepstore (in process): {e}"),
+                )),
                 Err(e) => Err(keep_web::Error::Upstream(format!(
                     "keepstore (in process): {e}"
                 ))),

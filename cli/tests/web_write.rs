@@ -25,7 +25,10 @@ struct W {
 
 impl W {
     fn start() -> W {
-        let k = Keep::start("");
+        W::on(Keep::start(""))
+    }
+
+    fn on(k: Keep) -> W {
         let web = k.web.clone().expect("keep-web URL");
         let api = k.api.clone().expect("api URL");
         let admin = std::fs::read_to_string(k.path("admin-token"))
@@ -839,6 +842,62 @@ fn zip_download_of_a_directory() {
     for (p, d) in &files {
         assert!(std::fs::read(out.join(p)).unwrap() == *d, "{p}");
     }
+}
+
+/// A keepstore with no room left: a PUT through keep-web answers 507 Insufficient
+/// Storage (what WebDAV clients report as a full disk), commits nothing and leaves no
+/// temp file; a PUT that fits still works. The volume is a 12 MiB tmpfs (needs root).
+#[test]
+fn a_full_keepstore_is_507_and_commits_nothing() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("full-volume test skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Mount(tempfile::TempDir);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0.path()).status();
+        }
+    }
+    let vol = Mount(tempfile::tempdir().unwrap());
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
+        .arg(vol.0.path())
+        .status()
+        .unwrap();
+    if !st.success() {
+        eprintln!("full-volume test skipped: tmpfs can't be mounted here");
+        return;
+    }
+    let w = W::on(Keep::start_with(
+        "",
+        &format!("volumes = [{:?}]", vol.0.path()),
+    ));
+    let uuid = w.collection("full");
+    assert_eq!(
+        w.put(&uuid, "small.txt", b"fits\n".to_vec())
+            .status()
+            .as_u16(),
+        201
+    );
+    let before = w.record(&uuid);
+    let r = w.put(&uuid, "big.bin", bytes(20 << 20, 9));
+    assert_eq!(r.status().as_u16(), 507);
+    let text = r.text().unwrap();
+    assert!(text.contains("bytes free"), "{text}");
+    let after = w.record(&uuid);
+    assert_eq!(after["portable_data_hash"], before["portable_data_hash"]);
+    assert_eq!(after["version"], before["version"]);
+    let tmp: Vec<_> = std::fs::read_dir(vol.0.path().join("tmp"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(tmp.is_empty(), "temp files left: {tmp:?}");
+    assert_eq!(
+        w.put(&uuid, "small2.txt", b"fits too\n".to_vec())
+            .status()
+            .as_u16(),
+        201
+    );
 }
 
 /// A directory of 70,000 files is more than a plain ZIP can index (65,535 entries): the

@@ -47,6 +47,10 @@ pub enum Error {
     /// Unsatisfiable Range for a file of this length.
     #[error("range not satisfiable")]
     RangeNotSatisfiable(u64),
+    /// Every keepstore that could take a block is full or read-only: 507 (RFC 4918
+    /// §11.5), which WebDAV clients report as "disk full" rather than a server fault.
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     #[error("upstream: {0}")]
     Upstream(String),
     #[error("configuration: {0}")]
@@ -76,6 +80,7 @@ impl ResponseError for Error {
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Error::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

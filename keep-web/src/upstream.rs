@@ -107,6 +107,16 @@ pub trait LocalBlocks: Send + Sync {
         off: u64,
         len: u64,
     ) -> futures_util::future::BoxFuture<'static, Result<Option<SliceStream>, Error>>;
+
+    /// Stores a block here and returns its locator signed for `token`; `Ok(None)` when
+    /// this process has nowhere to store it (the keepstores are then used over HTTP).
+    fn store(
+        &self,
+        _data: Bytes,
+        _token: &Token,
+    ) -> futures_util::future::BoxFuture<'static, Result<Option<Locator>, Error>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// A child of a project, filter group or user home as the API lists it.
@@ -679,10 +689,16 @@ impl Upstream {
         Ok((props, etag.to_string()))
     }
 
-    /// Stores one block (at most 64 MiB) and returns its locator signed for `token`.
-    /// Keepstores are tried in rendezvous order for the block; a full one is skipped.
+    /// Stores one block (at most 64 MiB) and returns its locator signed for `token`: in
+    /// this process's own keepstore when there is one (`keep serve`), else on the
+    /// keepstores, tried in rendezvous order for the block (a full one is skipped).
     pub async fn put_block(&self, data: Bytes, token: &Token) -> Result<Locator, Error> {
         let size = data.len() as u64;
+        if let Some(local) = &self.local {
+            if let Some(l) = local.store(data.clone(), token).await? {
+                return Ok(l);
+            }
+        }
         let hash = if data.len() > (1 << 20) {
             let d = data.clone();
             tokio::task::spawn_blocking(move || Hash::of(&d))
@@ -693,6 +709,7 @@ impl Upstream {
         };
         let urls = self.keepstore_urls().await?;
         let mut last = Error::Upstream("no keepstore is configured".into());
+        let mut full = Vec::new();
         for ks in keep_format::rendezvous_order(&hash, urls)
             .into_iter()
             .map(|i| &urls[i])
@@ -728,8 +745,16 @@ impl Upstream {
                 401 | 403 => {
                     return Err(Error::Forbidden(format!("keepstore {ks}: {}", text.trim())))
                 }
+                507 => {
+                    full.push(format!("{ks}: {}", text.trim()));
+                    continue;
+                }
                 _ => Error::Upstream(format!("keepstore {ks} answered {st}: {}", text.trim())),
             };
+        }
+        // full everywhere it was asked (and no other failure): the client's disk is full
+        if full.len() == urls.len() {
+            return Err(Error::InsufficientStorage(full.join("; ")));
         }
         Err(last)
     }

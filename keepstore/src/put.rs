@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use keep_format::outboard::Builder;
-use keep_format::{Hash, Locator, BLOCK_SIZE_MAX};
+use keep_format::{Hash, Locator, Token, BLOCK_SIZE_MAX};
 use tokio::sync::mpsc;
 
 use crate::volume::{BlockWriter, Volume};
@@ -96,19 +96,7 @@ pub(crate) async fn put_block(
         if got != want {
             return Err(Error::HashMismatch { want, got });
         }
-        match target {
-            Target::New(w) => w.commit(&want, &outboard),
-            Target::Existing(v) => {
-                if v.touch(&want)? {
-                    return Ok(());
-                }
-                // trashed while we read the body: it is gone, we kept no copy
-                Err(Error::Internal(format!(
-                    "block {want} was removed from {} while it was being stored again: retry the PUT",
-                    v.path()
-                )))
-            }
-        }
+        commit(target, &want, &outboard)
     })
     .await??;
 
@@ -122,6 +110,57 @@ pub(crate) async fn put_block(
         .content_type("text/plain; charset=utf-8")
         .insert_header((HeaderName::from_static("x-keep-locator"), signed.clone()))
         .body(signed))
+}
+
+/// Makes a block whose bytes went to `target` durable: a new one is committed with its
+/// outboard; one already stored only has its mtime refreshed.
+fn commit(target: Target, hash: &Hash, outboard: &[u8]) -> Result<(), Error> {
+    match target {
+        Target::New(w) => w.commit(hash, outboard),
+        Target::Existing(v) => {
+            if v.touch(hash)? {
+                return Ok(());
+            }
+            // trashed while we read the body: it is gone, we kept no copy
+            Err(Error::Internal(format!(
+                "block {hash} was removed from {} while it was being stored again: retry the PUT",
+                v.path()
+            )))
+        }
+    }
+}
+
+impl Keepstore {
+    /// Stores a block held in memory for a caller in the same process (keep-web inside
+    /// `keep serve`) and returns its locator signed for `token`: what `PUT /<hash>` does,
+    /// without the HTTP round trip and with one hashing pass instead of two (the hash is
+    /// computed here, not checked against one the caller computed).
+    pub async fn store(&self, data: Bytes, token: &Token) -> Result<Locator, Error> {
+        let size = data.len() as u64;
+        if size > BLOCK_SIZE_MAX {
+            return Err(Error::TooLarge {
+                got: size,
+                max: BLOCK_SIZE_MAX,
+            });
+        }
+        let d = data.clone();
+        let (hash, outboard) =
+            tokio::task::spawn_blocking(move || keep_format::outboard::outboard(&d)).await?;
+        let target = choose_target(self, hash, size).await?;
+        tokio::task::spawn_blocking(move || -> Result<(), Error> {
+            let mut target = target;
+            if let Target::New(w) = &mut target {
+                w.write(&data)?;
+            }
+            commit(target, &hash, &outboard)
+        })
+        .await??;
+        self.inner.metrics.bytes_in.inc_by(size);
+        Ok(self
+            .inner
+            .signer
+            .sign(&Locator::new(hash, size), token, SystemTime::now()))
+    }
 }
 
 /// Reads the body into pieces for the worker. Enforces the size limit and Content-Length.

@@ -20,6 +20,7 @@ pub struct Keep {
     pub api: Option<String>,
     pub web: Option<String>,
     extra: String,
+    keepstore_extra: String,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -32,6 +33,11 @@ pub struct Secrets {
 impl Keep {
     /// Starts `keep serve` with every service on port 0 plus `extra` config lines.
     pub fn start(extra: &str) -> Keep {
+        Keep::start_with(extra, "")
+    }
+
+    /// As [`Keep::start`], with `keepstore` lines added to the `[keepstore]` table.
+    pub fn start_with(extra: &str, keepstore: &str) -> Keep {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("keep.toml");
         let mut k = Keep {
@@ -42,6 +48,7 @@ impl Keep {
             api: None,
             web: None,
             extra: extra.to_string(),
+            keepstore_extra: keepstore.to_string(),
         };
         k.write_config();
         k.spawn();
@@ -55,8 +62,8 @@ impl Keep {
     fn write_config(&self) {
         // top-level keys of `extra` must come before any table
         let text = format!(
-            "{}\n[api]\nlisten = \"127.0.0.1:0\"\n[keepstore]\nlisten = \"127.0.0.1:0\"\n[web]\nlisten = \"127.0.0.1:0\"\n",
-            self.extra
+            "{}\n[api]\nlisten = \"127.0.0.1:0\"\n[keepstore]\nlisten = \"127.0.0.1:0\"\n{}\n[web]\nlisten = \"127.0.0.1:0\"\n",
+            self.extra, self.keepstore_extra
         );
         std::fs::write(&self.config, text).expect("write config");
     }
