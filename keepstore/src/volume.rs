@@ -353,8 +353,14 @@ impl Volume for LocalVolume {
 
     fn writer(&self) -> Result<Box<dyn BlockWriter>, Error> {
         let tmp = self.root.join("tmp");
-        let file = NamedTempFile::new_in(&tmp)
-            .map_err(|e| Error::io(format!("creating a temp file in {}", tmp.display()), e))?;
+        let file = match NamedTempFile::new_in(&tmp) {
+            // someone tidied the volume and took tmp/ with it: make it again
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&tmp).and_then(|_| NamedTempFile::new_in(&tmp))
+            }
+            r => r,
+        }
+        .map_err(|e| Error::io(format!("creating a temp file in {}", tmp.display()), e))?;
         Ok(Box::new(LocalWriter {
             root: self.root.clone(),
             file,
@@ -673,6 +679,19 @@ mod tests {
             rendezvous_order(&Hash::EMPTY, &ids),
             rendezvous_order(&Hash::EMPTY, &ids)
         );
+    }
+
+    #[test]
+    fn a_missing_tmp_dir_is_made_again() {
+        let d = tempfile::tempdir().unwrap();
+        let v = LocalVolume::open(d.path()).unwrap();
+        fs::remove_dir(d.path().join("tmp")).unwrap();
+        let data = b"after the tidy-up";
+        let (hash, ob) = keep_format::outboard::outboard(data);
+        let mut w = v.writer().unwrap();
+        w.write(data).unwrap();
+        w.commit(&hash, &ob).unwrap();
+        assert!(v.stat(&hash).unwrap().is_some());
     }
 
     #[test]
