@@ -339,8 +339,35 @@ struct Part {
     len: u64,
 }
 
+/// Block buffers go back here when the last reference to an uploaded block drops, so
+/// the reader fills memory that is already mapped: a fresh 64 MiB buffer per block cost
+/// a page fault and a page clear for every 4 KiB (a third of the CPU `keep put` spent
+/// on a 1 GiB file, measured with perf).
+#[derive(Clone)]
+struct Pool(std::sync::mpsc::Sender<Vec<u8>>);
+
+/// A block's buffer on its way to keepstore; back to the pool when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Pool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let _ = self.pool.0.send(buf); // the reader may be gone: then it is just freed
+    }
+}
+
 enum Item {
-    Block(Vec<u8>, Vec<Part>),
+    Block(Pooled, Vec<Part>),
     /// Already stored (from the resume cache): no bytes to send.
     Stored(Locator, Part),
     /// Stdin's final size.
@@ -357,13 +384,25 @@ fn reader(
     progress: Arc<Progress>,
 ) {
     let send = |it: Item| tx.blocking_send(it).is_ok();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK);
+    let (back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+    let pool = Pool(back);
+    // a returned buffer if there is one (the number in flight is bounded by the
+    // channel and the upload tasks, so this allocates only until they start coming back)
+    let fresh = || {
+        returned
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BLOCK))
+    };
+    let mut buf: Vec<u8> = fresh();
     let mut parts: Vec<Part> = Vec::new();
     let flush = |buf: &mut Vec<u8>, parts: &mut Vec<Part>| -> bool {
         if buf.is_empty() {
             return true;
         }
-        let b = std::mem::replace(buf, Vec::with_capacity(BLOCK));
+        let b = Pooled {
+            buf: std::mem::replace(buf, fresh()),
+            pool: pool.clone(),
+        };
         send(Item::Block(b, std::mem::take(parts)))
     };
     for (file, path, size, chunks) in todo {
@@ -682,7 +721,7 @@ pub async fn run(args: PutArgs) -> Result<(), CliError> {
             Item::Block(data, parts) => {
                 let c = client.clone();
                 tasks.spawn(async move {
-                    let data = Bytes::from(data);
+                    let data = Bytes::from_owner(data);
                     let d2 = data.clone();
                     let hash = tokio::task::spawn_blocking(move || Hash::from(blake3::hash(&d2)))
                         .await
