@@ -303,10 +303,20 @@ async fn download(
     let mut remaining: Vec<u64> = jobs.iter().map(|j| j.size).collect();
     let mut open: HashMap<usize, std::fs::File> = HashMap::new();
     let runs = Arc::new(runs);
+    // block buffers come back here once their pieces are written (see get_block_into)
+    let pool: Arc<std::sync::Mutex<Vec<Vec<u8>>>> = Arc::default();
     let mut st = stream::iter((0..runs.len()).map(|ri| {
         let c = client.clone();
         let runs = runs.clone();
-        tokio::spawn(async move { c.get_block(&runs[ri].0).await })
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let buf = pool
+                .lock()
+                .ok()
+                .and_then(|mut p| p.pop())
+                .unwrap_or_default();
+            c.get_block_into(&runs[ri].0, buf).await
+        })
     }))
     .buffered(threads);
     let mut ri = 0;
@@ -348,6 +358,9 @@ async fn download(
                     progress.file_done();
                 }
             }
+        }
+        if let Ok(mut p) = pool.lock() {
+            p.push(data);
         }
         ri += 1;
     }
