@@ -151,6 +151,11 @@ fn trusted_cvs(
             std::iter::once(0..expect).collect()
         };
         block.prefetch(data, &nodes);
+        if read_nodes {
+            // then the rest of the outboard, in the background: later reads of this
+            // block find every node cached and cost one read (the data group) each
+            block.prefetch(0..0, std::slice::from_ref(&(0..expect)));
+        }
     }
     let in_memory: Option<Vec<u8>> = if !has_outboard {
         // missing or damaged outboard: hash the whole block, and rebuild it if it is good
