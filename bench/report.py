@@ -51,6 +51,12 @@ for tag, label in (("f1m", "1 MiB file"), ("big10g", f"{big_gib} GiB file")):
 a, b = g("range_big10g_median", "keep-web"), g("range_f1m_median", "keep-web")
 r = ratio(a, b)
 bar(f"Range cost independent of size ({big_gib} GiB vs 1 MiB, ≤ 1.2×)", r, None if r is None else r <= 1.2, f"{a or 0:.0f} vs {b or 0:.0f} µs")
+# the same reads cold (not a bar: each server's own cost with the page cache out of it)
+cold = {s: (g("range_cold_big10g_median", s), g("range_cold_f1m_median", s)) for s in ("keep-web", "nginx", "apache")}
+if all(a is not None and b for a, b in cold.values()):
+    (a, b) = cold["keep-web"]
+    peers = ", ".join(f"{s} {x / y:.2f}×" for s, (x, y) in cold.items() if s != "keep-web")
+    rows.append((f"(not a bar) the same, cold: page cache dropped before each request", f"{a:.0f} vs {b:.0f} µs ({peers})", f"{a / b:.2f}×", "—"))
 # PROPFIND
 k = g("propfind_many_ms", "keep-web")
 for peer, lim in (("nginx", 1.0), ("apache", 0.3), ("rclone", 0.3)):

@@ -99,6 +99,20 @@ async fn propfind(c: &reqwest::Client, s: &Server, path: &str) -> Res<(Duration,
     Ok((total, first.unwrap_or(total)))
 }
 
+/// Drops `files` from the page cache (`posix_fadvise(DONTNEED)`; clean pages only,
+/// which is all a read-only benchmark leaves).
+fn evict(files: &[String]) {
+    use std::os::fd::AsRawFd;
+    for f in files {
+        if let Ok(h) = std::fs::File::open(f) {
+            // SAFETY: a valid descriptor for the call's duration; no memory is passed.
+            unsafe {
+                libc::posix_fadvise(h.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+            }
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Res<()> {
     let file = std::env::args()
@@ -176,6 +190,52 @@ async fn main() -> Res<()> {
                 p99(lat[i].clone()),
                 "µs",
             );
+        }
+    }
+
+    // The same reads cold: before each request the files behind both sizes (the peers'
+    // and keep's blocks, listed by bench/run in BENCH_EVICT) leave the page cache, so
+    // each server pays its own disk reads whatever the cache kept. Not a bar of its own:
+    // it shows whether a server's cost depends on the file's size once the cache is out
+    // of the picture.
+    if let Ok(list) = std::env::var("BENCH_EVICT") {
+        let files: Vec<String> = std::fs::read_to_string(list)?
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let n = env_usize("BENCH_COLD_RANGES", 60);
+        for file in ["f1m.bin", "big10g.bin"] {
+            let size = size_of(&c, &servers[0], file).await?;
+            let mut lat: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+            for _ in 0..n {
+                for (i, s) in servers.iter().enumerate() {
+                    evict(&files);
+                    let off = rng.random_range(0..size - 4096);
+                    let range = format!("bytes={off}-{}", off + 4095);
+                    let t = Instant::now();
+                    let r = s
+                        .req(&c, "GET", file)
+                        .header("Range", &range)
+                        .send()
+                        .await?;
+                    let b = r.bytes().await?;
+                    lat[i].push(t.elapsed().as_secs_f64() * 1e6);
+                    if b.len() != 4096 {
+                        return Err(
+                            format!("{}: cold Range on {file}: {} bytes", s.name, b.len()).into(),
+                        );
+                    }
+                }
+            }
+            let tag = file.trim_end_matches(".bin");
+            for (i, s) in servers.iter().enumerate() {
+                out(
+                    &format!("range_cold_{tag}_median"),
+                    &s.name,
+                    median(lat[i].clone()),
+                    "µs",
+                );
+            }
         }
     }
 
