@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
     pub metrics: Metrics,
+    /// The top outboard nodes of recently read blocks (see `get::TopNodes`).
+    pub tops: get::TopNodes,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -119,6 +121,7 @@ impl Keepstore {
                 trash_lifetime: config.trash_lifetime,
                 trash_check_interval: config.trash_check_interval,
                 metrics: Metrics::new(),
+                tops: get::TopNodes::default(),
             }),
         }
     }
