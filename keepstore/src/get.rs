@@ -98,7 +98,6 @@ impl BlockStream {
 
 pub(crate) fn quarantine(ks: &Keepstore, vol: &dyn Volume, hash: &Hash, why: &str) -> Error {
     ks.inner.metrics.corrupt.inc();
-    ks.inner.tops.forget(hash);
     match vol.quarantine(hash) {
         Ok(()) => tracing::error!(
             block = %hash, volume = vol.id(), reason = why,
@@ -110,38 +109,6 @@ pub(crate) fn quarantine(ks: &Keepstore, vol: &dyn Volume, hash: &Hash, why: &st
         ),
     }
     Error::Corrupt(*hash)
-}
-
-/// Top outboard nodes (see `outboard::path_nodes_above`) of recently read blocks, by
-/// (block, node index): a cold Range read then waits for its data group and one
-/// outboard page instead of about eight scattered pages. Nothing here is trusted: every
-/// walk checks each node, cached or read, against its parent from the block hash down.
-#[derive(Default)]
-pub(crate) struct TopNodes(std::sync::Mutex<std::collections::HashMap<(Hash, u64), [u8; 64]>>);
-
-/// Nodes kept (64 bytes each, ~6 per block on one path, up to 63 per block): ~10 MiB.
-const TOP_NODES_MAX: usize = 100_000;
-
-impl TopNodes {
-    fn get(&self, hash: &Hash, idx: u64) -> Option<[u8; 64]> {
-        self.0.lock().ok()?.get(&(*hash, idx)).copied()
-    }
-
-    fn put(&self, hash: &Hash, nodes: impl IntoIterator<Item = (u64, [u8; 64])>) {
-        if let Ok(mut m) = self.0.lock() {
-            if m.len() >= TOP_NODES_MAX {
-                m.clear();
-            }
-            m.extend(nodes.into_iter().map(|(i, n)| ((*hash, i), n)));
-        }
-    }
-
-    /// Forgets a block (quarantined: its nodes must be read again, and fail, if asked).
-    pub(crate) fn forget(&self, hash: &Hash) {
-        if let Ok(mut m) = self.0.lock() {
-            m.retain(|(h, _), _| h != hash);
-        }
-    }
 }
 
 /// The trusted chaining values of groups `want`, from the outboard (rebuilt if it is
@@ -176,11 +143,9 @@ fn trusted_cvs(
         let data =
             outboard::group_bytes(len, want.start).start..outboard::group_bytes(len, last).end;
         let nodes: Vec<Range<u64>> = if read_nodes {
-            // the top nodes held in memory need no read
-            outboard::path_nodes_above(len, want.clone(), outboard::TOP_ABOVE)
+            outboard::path_nodes(len, want.clone())
                 .into_iter()
-                .filter(|&(i, top)| !top || ks.inner.tops.get(hash, i).is_none())
-                .map(|(i, _)| i * outboard::NODE_SIZE..(i + 1) * outboard::NODE_SIZE)
+                .map(|i| i * outboard::NODE_SIZE..(i + 1) * outboard::NODE_SIZE)
                 .collect()
         } else {
             std::iter::once(0..expect).collect()
@@ -248,34 +213,12 @@ fn trusted_cvs(
                 .and_then(|s| <[u8; 64]>::try_from(s).ok())
                 .ok_or(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
         }),
-        None => {
-            let top: std::collections::HashSet<u64> =
-                outboard::path_nodes_above(len, want.clone(), outboard::TOP_ABOVE)
-                    .into_iter()
-                    .filter_map(|(i, top)| top.then_some(i))
-                    .collect();
-            let mut read_top = Vec::new();
-            let walked = outboard::expected_cvs(len, hash, want, |i| {
-                if let Some(n) = top
-                    .contains(&i)
-                    .then(|| ks.inner.tops.get(hash, i))
-                    .flatten()
-                {
-                    return Ok(n);
-                }
-                let mut node = [0u8; 64];
-                block.read_outboard_at(&mut node, i * outboard::NODE_SIZE)?;
-                if top.contains(&i) {
-                    read_top.push((i, node));
-                }
-                Ok(node)
-            });
-            // keep what the walk read and checked, and only then
-            if matches!(walked, Ok(Ok(_))) {
-                ks.inner.tops.put(hash, read_top);
-            }
-            walked
-        }
+        None => outboard::expected_cvs(len, hash, want, |i| {
+            let mut node = [0u8; 64];
+            block
+                .read_outboard_at(&mut node, i * outboard::NODE_SIZE)
+                .map(|_| node)
+        }),
     };
     match walked.map_err(io)? {
         Ok(cvs) => Ok(cvs),

@@ -68,8 +68,6 @@ pub(crate) struct Inner {
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
     pub metrics: Metrics,
-    /// The top outboard nodes of recently read blocks (see `get::TopNodes`).
-    pub tops: get::TopNodes,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -121,7 +119,6 @@ impl Keepstore {
                 trash_lifetime: config.trash_lifetime,
                 trash_check_interval: config.trash_check_interval,
                 metrics: Metrics::new(),
-                tops: get::TopNodes::default(),
             }),
         }
     }

@@ -209,47 +209,6 @@ async fn missing_or_damaged_outboard() {
     assert_eq!(quarantined(&s, &loc.hash), 2);
 }
 
-/// The top nodes of a block's tree stay in memory after a read, and the walk re-checks
-/// them: a damaged top node on disk no longer costs a read (the bytes served are still
-/// verified), and a damaged node below the cached top is still caught.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cached_top_nodes_still_verify_everything_below() {
-    use keep_format::outboard::{path_nodes_above, NODE_SIZE, TOP_ABOVE};
-    let s = start(1).await;
-    let len = BLOCK_SIZE_MAX;
-    let body = data(len as usize, 17);
-    let loc = s.put_ok(body.clone()).await;
-    let ob = s.block_path(&loc.hash).with_extension("ob");
-    let read = |a: u64| {
-        let s = &s;
-        let loc = &loc;
-        async move {
-            let r = s.get_range(loc, &format!("bytes={a}-{}", a + 4095)).await;
-            let st = r.status().as_u16();
-            (st, r.bytes().await.unwrap_or_default())
-        }
-    };
-    let (st, got) = read(5 * MIB).await;
-    assert_eq!(st, 206);
-    assert!(got.as_ref() == &body[5 * MIB as usize..5 * MIB as usize + 4096]);
-
-    // the root node (a top node, now cached) damaged on disk: still served, verified
-    flip(&ob, 3);
-    let a = 40 * MIB + 77;
-    let (st, got) = read(a).await;
-    assert_eq!(st, 206);
-    assert!(got.as_ref() == &body[a as usize..a as usize + 4096]);
-
-    // a node below the top on the path of another group: caught
-    let g = 50 * MIB / 16384;
-    let path = path_nodes_above(len, g..g + 1, TOP_ABOVE);
-    let (bottom, top) = path[path.len() - 1];
-    assert!(!top);
-    flip(&ob, bottom * NODE_SIZE + 7);
-    let (st, _) = read(50 * MIB).await;
-    assert_eq!(st, 502);
-}
-
 /// The in-process read keep-web uses inside `keep serve`: same signature check, same
 /// verification, never the bad bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,16 +168,15 @@ pub struct Mismatch {
 }
 
 /// The descent from the root to the groups `want` of a tree over `n` groups (n ≥ 2):
-/// `open(node index, groups under it, value, is_root)` is called for each parent node on
-/// the way, in pre-order, and gives the values of its two children (or stops the walk);
-/// `leaf` gets
+/// `open(node index, value, is_root)` is called for each parent node on the way, in
+/// pre-order, and gives the values of its two children (or stops the walk); `leaf` gets
 /// the value of each wanted group, in order. The node indexes depend only on `n` and
 /// `want`, which is what lets a reader fetch them all before it walks.
 fn descend<T: Copy, E>(
     n: u64,
     want: Range<u64>,
     root: T,
-    mut open: impl FnMut(u64, u64, T, bool) -> Result<(T, T), E>,
+    mut open: impl FnMut(u64, T, bool) -> Result<(T, T), E>,
     mut leaf: impl FnMut(T),
 ) -> Result<(), E> {
     // explicit stack: (first group, group count, node index, value, is_root)
@@ -187,7 +186,7 @@ fn descend<T: Copy, E>(
             leaf(v);
             continue;
         }
-        let (l, r) = open(idx, count, v, is_root)?;
+        let (l, r) = open(idx, v, is_root)?;
         let m = left_groups(count);
         let right = (a + m, count - m, idx + m, r, false); // left subtree holds m-1 nodes
         let left = (a, m, idx + 1, l, false);
@@ -205,20 +204,6 @@ fn descend<T: Copy, E>(
 /// The pre-order indexes of the outboard nodes [`expected_cvs`] reads for groups `want`
 /// of a block of `len` bytes, in the order it reads them.
 pub fn path_nodes(len: u64, want: Range<u64>) -> Vec<u64> {
-    path_nodes_above(len, want, 0)
-        .into_iter()
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// Subtrees of at most this many groups lie in one 4 KiB page of a pre-order outboard
-/// (63 nodes of 64 bytes): the nodes above them are the ones worth keeping in memory.
-pub const TOP_ABOVE: u64 = 64;
-
-/// As [`path_nodes`], each with whether it is a *top* node: one whose subtree holds more
-/// than `top_above` groups (the few nodes near the root that every read of the block
-/// passes, scattered over the outboard file).
-pub fn path_nodes_above(len: u64, want: Range<u64>, top_above: u64) -> Vec<(u64, bool)> {
     let n = group_count(len);
     let want = want.start.min(n)..want.end.min(n);
     let mut out = Vec::new();
@@ -229,8 +214,8 @@ pub fn path_nodes_above(len: u64, want: Range<u64>, top_above: u64) -> Vec<(u64,
         n,
         want,
         (),
-        |idx, count, _, _| {
-            out.push((idx, count > top_above));
+        |idx, _, _| {
+            out.push(idx);
             Ok(((), ()))
         },
         |_| {},
@@ -260,7 +245,7 @@ pub fn expected_cvs<E>(
     if n == 1 || want.is_empty() {
         return Ok(Ok(out));
     }
-    let open = |idx: u64, _count: u64, expect: Cv, is_root: bool| {
+    let open = |idx: u64, expect: Cv, is_root: bool| {
         let bytes = node(idx).map_err(Stop::Read)?;
         let mut l = [0u8; 32];
         let mut r = [0u8; 32];
@@ -391,24 +376,6 @@ mod tests {
         .unwrap();
         assert_eq!(some, all[2000..2002]);
         assert!(reads <= 2 * 12, "read {reads} nodes");
-    }
-
-    #[test]
-    fn top_nodes_are_the_levels_above_one_page() {
-        // a 64 MiB block: 4096 groups, 12 levels; one group's path has 6 nodes above
-        // subtrees of 64 groups (4096 … 128) and 6 within one page (64 … 2)
-        let n = 64 << 20;
-        let p = path_nodes_above(n, 1234..1235, TOP_ABOVE);
-        assert_eq!(p.len(), 12);
-        assert!(p[..6].iter().all(|&(_, top)| top) && p[6..].iter().all(|&(_, top)| !top));
-        let bottom: Vec<u64> = p[6..].iter().map(|&(i, _)| i).collect();
-        let pages: std::collections::BTreeSet<u64> =
-            bottom.iter().map(|i| i * NODE_SIZE / 4096).collect();
-        assert!(pages.len() <= 2, "{bottom:?}");
-        assert_eq!(
-            p.iter().map(|&(i, _)| i).collect::<Vec<_>>(),
-            path_nodes(n, 1234..1235)
-        );
     }
 
     #[test]
