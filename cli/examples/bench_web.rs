@@ -99,6 +99,38 @@ async fn propfind(c: &reqwest::Client, s: &Server, path: &str) -> Res<(Duration,
     Ok((total, first.unwrap_or(total)))
 }
 
+/// `n` rounds of one 4 KiB Range GET of `file` per server, each at a random offset of
+/// its own, `before` run ahead of each; the latencies in µs, per server.
+async fn range_latencies(
+    c: &reqwest::Client,
+    servers: &[Server],
+    file: &str,
+    n: usize,
+    rng: &mut impl Rng,
+    before: impl Fn(),
+) -> Res<Vec<Vec<f64>>> {
+    let size = size_of(c, &servers[0], file).await?;
+    let mut lat: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    for _ in 0..n {
+        for (i, s) in servers.iter().enumerate() {
+            before();
+            let off = rng.random_range(0..size - 4096);
+            let range = format!("bytes={off}-{}", off + 4095);
+            let t = Instant::now();
+            let r = s.req(c, "GET", file).header("Range", &range).send().await?;
+            if r.status().as_u16() != 206 {
+                return Err(format!("{}: Range on {file}: {}", s.name, r.status()).into());
+            }
+            let b = r.bytes().await?;
+            lat[i].push(t.elapsed().as_secs_f64() * 1e6);
+            if b.len() != 4096 {
+                return Err(format!("{}: Range on {file}: {} bytes", s.name, b.len()).into());
+            }
+        }
+    }
+    Ok(lat)
+}
+
 /// Drops `files` from the page cache (`posix_fadvise(DONTNEED)`; clean pages only,
 /// which is all a read-only benchmark leaves).
 fn evict(files: &[String]) {
@@ -154,28 +186,7 @@ async fn main() -> Res<()> {
     // offset only the first of them would pay for reading it from disk (and the 10 GiB
     // file doesn't fit in the page cache beside keep's copy of it).
     for file in ["f1m.bin", "big10g.bin"] {
-        let size = size_of(&c, &servers[0], file).await?;
-        let mut lat: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
-        for _ in 0..ranges {
-            for (i, s) in servers.iter().enumerate() {
-                let off = rng.random_range(0..size - 4096);
-                let range = format!("bytes={off}-{}", off + 4095);
-                let t = Instant::now();
-                let r = s
-                    .req(&c, "GET", file)
-                    .header("Range", &range)
-                    .send()
-                    .await?;
-                if r.status().as_u16() != 206 {
-                    return Err(format!("{}: Range on {file}: {}", s.name, r.status()).into());
-                }
-                let b = r.bytes().await?;
-                lat[i].push(t.elapsed().as_secs_f64() * 1e6);
-                if b.len() != 4096 {
-                    return Err(format!("{}: Range on {file}: {} bytes", s.name, b.len()).into());
-                }
-            }
-        }
+        let lat = range_latencies(&c, &servers, file, ranges, &mut rng, || {}).await?;
         let tag = file.trim_end_matches(".bin");
         for (i, s) in servers.iter().enumerate() {
             out(
@@ -205,28 +216,7 @@ async fn main() -> Res<()> {
             .collect();
         let n = env_usize("BENCH_COLD_RANGES", 60);
         for file in ["f1m.bin", "big10g.bin"] {
-            let size = size_of(&c, &servers[0], file).await?;
-            let mut lat: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
-            for _ in 0..n {
-                for (i, s) in servers.iter().enumerate() {
-                    evict(&files);
-                    let off = rng.random_range(0..size - 4096);
-                    let range = format!("bytes={off}-{}", off + 4095);
-                    let t = Instant::now();
-                    let r = s
-                        .req(&c, "GET", file)
-                        .header("Range", &range)
-                        .send()
-                        .await?;
-                    let b = r.bytes().await?;
-                    lat[i].push(t.elapsed().as_secs_f64() * 1e6);
-                    if b.len() != 4096 {
-                        return Err(
-                            format!("{}: cold Range on {file}: {} bytes", s.name, b.len()).into(),
-                        );
-                    }
-                }
-            }
+            let lat = range_latencies(&c, &servers, file, n, &mut rng, || evict(&files)).await?;
             let tag = file.trim_end_matches(".bin");
             for (i, s) in servers.iter().enumerate() {
                 out(

@@ -304,7 +304,7 @@ impl Client {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
             }
-            let resp = match self.http.get(&url).bearer_auth(&self.token).send().await {
+            let mut resp = match self.http.get(&url).bearer_auth(&self.token).send().await {
                 Ok(r) => r,
                 Err(e) => {
                     last = format!("cannot reach keepstore: {e}");
@@ -322,7 +322,6 @@ impl Client {
             }
             buf.clear();
             buf.reserve(loc.size as usize);
-            let mut resp = resp;
             let broke = loop {
                 match resp.chunk().await {
                     Ok(Some(c)) if buf.len() + c.len() <= loc.size as usize => {

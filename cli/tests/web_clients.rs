@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bytes, s, with_slash, Env, Keep};
+use common::{bytes, lsl, rclone, s, with_slash, Env, Keep};
 
 /// `rclone lsl` and `rclone check --download` over a sharing URL see exactly the
 /// uploaded tree (names with spaces, non-ASCII, an empty file, a multi-block file).
@@ -21,31 +21,8 @@ fn rclone_lsl_and_check_over_a_sharing_url() {
     let url = env.ok(&["share", &uuid]);
     assert!(url.contains("/t="), "{url}");
 
-    let rclone = |args: &[&str]| {
-        let o = std::process::Command::new("rclone")
-            .args(args)
-            .args(["--webdav-url", &url, "--config", "/dev/null"])
-            .env("HOME", env.home.path())
-            .output()
-            .expect("rclone is installed by scripts/setup");
-        assert!(
-            o.status.success(),
-            "rclone {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    };
-    let ls = rclone(&["lsl", ":webdav:"]);
-    let mut got: Vec<(u64, String)> = ls
-        .lines()
-        .map(|l| {
-            // "<size> <date> <time> <path>", the size right-aligned, the path may hold spaces
-            let (size, rest) = l.trim_start().split_once(' ').unwrap();
-            let name = rest.trim_start().splitn(3, ' ').nth(2).unwrap().to_string();
-            (size.parse().unwrap(), name)
-        })
-        .collect();
-    got.sort();
+    let ls = rclone(&url, None, &["lsl", ":webdav:"]);
+    let got = lsl(&ls);
     let mut want = vec![
         (0, "empty".to_string()),
         (6, "a.txt".to_string()),
@@ -54,7 +31,7 @@ fn rclone_lsl_and_check_over_a_sharing_url() {
     ];
     want.sort();
     assert_eq!(got, want, "{ls}");
-    rclone(&["check", "--download", s(&src), ":webdav:"]);
+    rclone(&url, None, &["check", "--download", s(&src), ":webdav:"]);
 }
 
 fn run(cmd: &mut std::process::Command, what: &str) -> String {
@@ -219,34 +196,8 @@ fn rclone_and_cadaver_walk_a_users_tree_with_a_cycle_using_basic_auth() {
     let name = me["username"].as_str().expect("username").to_string();
     let url = format!("{web}/users/{name}/");
 
-    let obscured = run(
-        std::process::Command::new("rclone")
-            .args(["obscure", &env.token])
-            .env("HOME", env.home.path()),
-        "rclone obscure",
-    );
-    let o = std::process::Command::new("rclone")
-        .args(["lsl", ":webdav:", "--config", "/dev/null"])
-        .args(["--webdav-url", &url, "--webdav-user", "x"])
-        .args(["--webdav-pass", obscured.trim()])
-        .env("HOME", env.home.path())
-        .output()
-        .expect("rclone is installed by scripts/setup");
-    let ls = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "rclone lsl: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut got: Vec<(u64, String)> = ls
-        .lines()
-        .map(|l| {
-            let (size, rest) = l.trim_start().split_once(' ').unwrap();
-            let name = rest.trim_start().splitn(3, ' ').nth(2).unwrap().to_string();
-            (size.parse().unwrap(), name)
-        })
-        .collect();
-    got.sort();
+    let ls = rclone(&url, Some(("x", &env.token)), &["lsl", ":webdav:"]);
+    let got = lsl(&ls);
     // P/data's files, once; P/F/P is empty, so nothing repeats under F
     assert_eq!(
         got,

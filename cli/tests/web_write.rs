@@ -10,7 +10,7 @@ mod common;
 use std::io::{Read, Write};
 use std::process::Command;
 
-use common::{b64, bytes, s, Env, Keep};
+use common::{b64, bytes, rclone, s, Env, Keep};
 use serde_json::{json, Value};
 
 const BLOCK: usize = 64 << 20;
@@ -622,29 +622,9 @@ fn rclone_copies_into_a_collection() {
     std::fs::write(src.join("sub dir/b.bin"), bytes(300_000, 5)).unwrap();
     std::fs::write(src.join("sub dir/deeper/c ü.txt"), bytes(77, 6)).unwrap();
     let url = w.url(&uuid, "");
-    let rclone = |args: &[&str]| {
-        let o = Command::new("rclone")
-            .args(args)
-            .args([
-                "--webdav-url",
-                &url,
-                "--webdav-user",
-                "u",
-                "--webdav-pass",
-                &obscure(&w.admin),
-                "--config",
-                "/dev/null",
-            ])
-            .output()
-            .expect("rclone is installed by scripts/setup");
-        assert!(
-            o.status.success(),
-            "rclone {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    rclone(&["copy", s(&src), ":webdav:"]);
-    rclone(&["check", s(&src), ":webdav:"]);
+    let admin = Some(("u", w.admin.as_str()));
+    rclone(&url, admin, &["copy", s(&src), ":webdav:"]);
+    rclone(&url, admin, &["check", s(&src), ":webdav:"]);
     assert_eq!(
         w.files(&uuid),
         vec![
@@ -654,14 +634,6 @@ fn rclone_copies_into_a_collection() {
             ("sub dir/deeper/c ü.txt".to_string(), 77),
         ]
     );
-}
-
-fn obscure(p: &str) -> String {
-    let o = Command::new("rclone")
-        .args(["obscure", p])
-        .output()
-        .expect("rclone");
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
 /// A davfs2 mount (as root, a secrets file, locks on) of a collection: `cp -r` a tree in,

@@ -380,18 +380,6 @@ fn live(buf: &mut Vec<u8>, local: &str, e: &Entry, dates: &mut Dates) -> bool {
     true
 }
 
-/// What `allprop` lists of the live properties (everything but the empty lockdiscovery).
-const ALLPROP: [&str; 8] = [
-    "resourcetype",
-    "displayname",
-    "getcontentlength",
-    "getlastmodified",
-    "creationdate",
-    "getcontenttype",
-    "getetag",
-    "supportedlock",
-];
-
 const OK_END: &[u8] = b"</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>";
 
 /// Appends one `<D:response>` and a newline to `buf`.
@@ -401,7 +389,8 @@ fn append_response(buf: &mut Vec<u8>, href: &str, e: &Entry, dates: &mut Dates, 
     buf.extend_from_slice(b"<D:propstat><D:prop>");
     match want {
         Want::All => {
-            for l in ALLPROP {
+            // every live property but the (always empty) lockdiscovery
+            for l in props::LIVE.iter().filter(|l| **l != "lockdiscovery") {
                 live(buf, l, e, dates);
             }
             for (c, p) in e.dead.iter().flatten() {
@@ -412,8 +401,9 @@ fn append_response(buf: &mut Vec<u8>, href: &str, e: &Entry, dates: &mut Dates, 
             buf.extend_from_slice(OK_END);
         }
         Want::Names => {
+            let mut tmp = Vec::new();
             for l in props::LIVE {
-                let mut tmp = Vec::new();
+                tmp.clear();
                 if live(&mut tmp, l, e, dates) {
                     buf.extend_from_slice(format!("<D:{l}/>").as_bytes());
                 }

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use keep_format::{Manifest, Pdh, Token};
-use serde_json::{json, Value};
+use keep_format::{Locator, Manifest, Token};
+use serde_json::json;
 
 use crate::error::Error;
 use crate::upstream::{Upstream, View};
@@ -72,16 +72,16 @@ impl Repacker {
     }
 }
 
+/// Whether `l` is one of the small blocks repacking gathers.
+fn is_small(l: &Locator) -> bool {
+    l.size > 0 && l.size < SMALL_BLOCK
+}
+
 /// Whether a collection seen as `view`, plus the one small block a write just added, may
 /// need a repack: a cheap count on the cached index, so that a write to a collection
 /// without many small blocks costs no manifest fetch and parse in the background.
 pub fn worth_a_look(view: &View) -> bool {
-    let small = view
-        .index
-        .blocks()
-        .iter()
-        .filter(|l| l.size < SMALL_BLOCK && l.size > 0)
-        .count();
+    let small = view.index.blocks().iter().filter(|l| is_small(l)).count();
     small + 1 >= MIN_SMALL_BLOCKS
 }
 
@@ -94,7 +94,7 @@ pub async fn repack(up: &Arc<Upstream>, uuid: &str, token: &Token) -> Result<Opt
         .blocks()
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.size < SMALL_BLOCK && l.size > 0)
+        .filter(|(_, l)| is_small(l))
         .map(|(i, _)| i)
         .collect();
     if small.len() < MIN_SMALL_BLOCKS {
@@ -146,28 +146,4 @@ pub async fn repack(up: &Arc<Upstream>, uuid: &str, token: &Token) -> Result<Opt
     });
     up.update_collection(uuid, token, &body).await?;
     Ok(Some(placed.len()))
-}
-
-impl Upstream {
-    /// The signed manifest of `uuid` and its PDH, fresh from the API.
-    pub async fn manifest(&self, uuid: &str, token: &Token) -> Result<(String, Pdh), Error> {
-        let v = self
-            .api_get(
-                &format!("/arvados/v1/collections/{uuid}"),
-                token,
-                &[("select", r#"["manifest_text","portable_data_hash"]"#.into())],
-            )
-            .await?;
-        let text = v
-            .get("manifest_text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let pdh = v
-            .get("portable_data_hash")
-            .and_then(Value::as_str)
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| Error::Upstream(format!("collection {uuid} without a PDH")))?;
-        Ok((text, pdh))
-    }
 }

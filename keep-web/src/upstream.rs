@@ -459,6 +459,16 @@ impl Upstream {
         Ok(out)
     }
 
+    /// The keepstores in `hash`'s rendezvous order: where the block is written first,
+    /// and so where a read finds it first (as keepstore's volumes and the CLI order them).
+    async fn keepstores_for(&self, hash: &Hash) -> Result<Vec<&str>, Error> {
+        let urls = self.keepstore_urls().await?;
+        Ok(keep_format::rendezvous_order(hash, urls)
+            .into_iter()
+            .map(|i| urls[i].as_str())
+            .collect())
+    }
+
     async fn keepstore_urls(&self) -> Result<&[String], Error> {
         self.keepstores
             .get_or_try_init(|| async {
@@ -573,7 +583,7 @@ impl Upstream {
             }
         }
         let mut last = Error::Upstream(format!("no keepstore has block {}", locator.hash));
-        for ks in self.keepstore_urls().await? {
+        for ks in self.keepstores_for(&locator.hash).await? {
             let r = self
                 .http
                 .get(format!("{ks}/{locator}"))
@@ -667,6 +677,28 @@ impl Upstream {
         })
     }
 
+    /// The signed manifest of `uuid` and its PDH, fresh from the API.
+    pub async fn manifest(&self, uuid: &str, token: &Token) -> Result<(String, Pdh), Error> {
+        let v = self
+            .api_get(
+                &format!("/arvados/v1/collections/{uuid}"),
+                token,
+                &[("select", r#"["manifest_text","portable_data_hash"]"#.into())],
+            )
+            .await?;
+        let text = v
+            .get("manifest_text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let pdh = v
+            .get("portable_data_hash")
+            .and_then(Value::as_str)
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| Error::Upstream(format!("collection {uuid} without a PDH")))?;
+        Ok((text, pdh))
+    }
+
     /// The collection's `properties` as they are now (not from any cache), and the etag
     /// of the record they were read from.
     pub async fn properties(
@@ -707,13 +739,10 @@ impl Upstream {
         } else {
             Hash::of(&data)
         };
-        let urls = self.keepstore_urls().await?;
+        let order = self.keepstores_for(&hash).await?;
         let mut last = Error::Upstream("no keepstore is configured".into());
         let mut full = Vec::new();
-        for ks in keep_format::rendezvous_order(&hash, urls)
-            .into_iter()
-            .map(|i| &urls[i])
-        {
+        for &ks in &order {
             let r = self
                 .http
                 .put(format!("{ks}/{hash}"))
@@ -753,7 +782,7 @@ impl Upstream {
             };
         }
         // full everywhere it was asked (and no other failure): the client's disk is full
-        if full.len() == urls.len() {
+        if !full.is_empty() && full.len() == order.len() {
             return Err(Error::InsufficientStorage(full.join("; ")));
         }
         Err(last)

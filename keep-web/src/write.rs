@@ -136,9 +136,9 @@ async fn commit(
     const TRIES: usize = 16;
     for _ in 0..TRIES {
         let (fresh, etag) = up.properties(&t.uuid, tok).await?;
-        let mut dead = props::from_properties(Some(&Value::Object(fresh.clone())));
+        let mut dead = props::dead_of(&fresh);
         f(&mut dead);
-        let mut b = body(Some(props::into_properties(fresh, &dead)));
+        let mut b = body(Some(props::into_properties(fresh, dead)));
         if let Some(o) = b.as_object_mut() {
             o.insert("if_etag".into(), json!(etag));
         }
@@ -222,26 +222,22 @@ impl Digests {
     }
 
     fn check(self) -> Result<(), Error> {
-        let enc = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        if let Some((h, want)) = self.md5 {
-            let got = h.finalize();
-            if got.as_slice() != want.as_slice() {
-                return Err(Error::BadRequest(format!(
-                    "the body's MD5 is {} but Content-MD5 says {}: nothing was stored",
-                    enc(&got),
-                    enc(&want)
-                )));
+        let same = |alg: &str, header: &str, got: &[u8], want: &[u8]| {
+            if got == want {
+                return Ok(());
             }
+            let enc = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+            Err(Error::BadRequest(format!(
+                "the body's {alg} is {} but {header} says {}: nothing was stored",
+                enc(got),
+                enc(want)
+            )))
+        };
+        if let Some((h, want)) = self.md5 {
+            same("MD5", "Content-MD5", &h.finalize(), &want)?;
         }
         if let Some((h, want)) = self.sha256 {
-            let got = h.finalize();
-            if got.as_slice() != want.as_slice() {
-                return Err(Error::BadRequest(format!(
-                    "the body's sha-256 is {} but the request's digest says {}: nothing was stored",
-                    enc(&got),
-                    enc(&want)
-                )));
-            }
+            same("sha-256", "the request's digest", &h.finalize(), &want)?;
         }
         Ok(())
     }

@@ -82,18 +82,22 @@ impl PropName {
 /// they are ours, but a user may have edited them through the API).
 pub fn from_properties(props: Option<&Value>) -> DeadProps {
     props
-        .and_then(|p| p.get(KEY))
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .and_then(Value::as_object)
+        .map(dead_of)
+        .unwrap_or_default()
+}
+
+/// As [`from_properties`], from the `properties` object itself.
+pub fn dead_of(props: &serde_json::Map<String, Value>) -> DeadProps {
+    props
+        .get(KEY)
+        .and_then(|v| DeadProps::deserialize(v).ok())
         .unwrap_or_default()
 }
 
 /// `properties` with the dead properties replaced by `dead` (other keys kept).
-pub fn into_properties(mut props: serde_json::Map<String, Value>, dead: &DeadProps) -> Value {
-    let dead: DeadProps = dead
-        .iter()
-        .filter(|(_, s)| !s.is_empty())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+pub fn into_properties(mut props: serde_json::Map<String, Value>, mut dead: DeadProps) -> Value {
+    dead.retain(|_, s| !s.is_empty());
     if dead.is_empty() {
         props.remove(KEY);
     } else {

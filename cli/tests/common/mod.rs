@@ -277,3 +277,41 @@ pub fn b64(s: &str) -> String {
     }
     out
 }
+
+/// `rclone ARGS` against the WebDAV remote `:webdav:` at `url`, with no config file and,
+/// when given, Basic credentials (the password obscured, as rclone takes it); its stdout.
+pub fn rclone(url: &str, basic: Option<(&str, &str)>, args: &[&str]) -> String {
+    let mut c = Command::new("rclone");
+    c.args(args)
+        .args(["--webdav-url", url, "--config", "/dev/null"]);
+    if let Some((user, pass)) = basic {
+        let o = Command::new("rclone")
+            .args(["obscure", pass])
+            .output()
+            .expect("rclone is installed by scripts/setup");
+        let obscured = String::from_utf8(o.stdout).unwrap().trim().to_string();
+        c.args(["--webdav-user", user, "--webdav-pass", &obscured]);
+    }
+    let o = c.output().expect("rclone is installed by scripts/setup");
+    assert!(
+        o.status.success(),
+        "rclone {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// `rclone lsl` output as (size, path), sorted.
+pub fn lsl(out: &str) -> Vec<(u64, String)> {
+    let mut got: Vec<(u64, String)> = out
+        .lines()
+        .map(|l| {
+            // "<size> <date> <time> <path>", the size right-aligned, the path may hold spaces
+            let (size, rest) = l.trim_start().split_once(' ').unwrap();
+            let name = rest.trim_start().splitn(3, ' ').nth(2).unwrap().to_string();
+            (size.parse().unwrap(), name)
+        })
+        .collect();
+    got.sort();
+    got
+}
