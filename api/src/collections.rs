@@ -645,32 +645,24 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let _g = core.lock()?;
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_current_for_write(core, ctx, &p)?;
-    // optimistic concurrency: change only the version the caller read
-    if let Some(want) = ctx
-        .params
-        .get("if_portable_data_hash")
-        .and_then(Value::as_str)
-    {
-        let have = s(&cur, "portable_data_hash");
-        if Pdh::parse_loose(want)
-            .map(|p| p.to_string())
-            .ok()
-            .as_deref()
-            != Some(have)
-        {
+    // optimistic concurrency: change only the version the caller read, named by its
+    // PDH (its content) or by its etag (any change, properties too)
+    for (param, field) in [
+        ("if_portable_data_hash", "portable_data_hash"),
+        ("if_etag", "etag"),
+    ] {
+        let Some(want) = ctx.params.get(param).and_then(Value::as_str) else {
+            continue;
+        };
+        let have = s(&cur, field);
+        let same = match field {
+            "portable_data_hash" => Pdh::parse_loose(want).is_ok_and(|p| p.to_string() == have),
+            _ => want == have,
+        };
+        if !same {
             return Err(Error::PreconditionFailed(format!(
-                "collection {} is now {have}, not {want}: read it again and retry",
-                ctx.id
-            )));
-        }
-    }
-    // the same for any change at all (properties too, which leave the PDH alone)
-    if let Some(want) = ctx.params.get("if_etag").and_then(Value::as_str) {
-        let have = s(&cur, "etag");
-        if want != have {
-            return Err(Error::PreconditionFailed(format!(
-                "collection {} changed since you read it (etag {have}, not {want}): read it \
-                 again and retry",
+                "collection {} changed since you read it ({field} {have}, not {want}): read \
+                 it again and retry",
                 ctx.id
             )));
         }

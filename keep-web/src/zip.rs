@@ -59,7 +59,6 @@ async fn write_archive(
         ZipEntryBuilder::new(name.into(), Compression::Stored).last_modification_date(when)
     };
     let mut sums = String::new();
-    let mut names = std::collections::HashSet::new();
     for (rel, path, kind) in view.index.walk(&dir) {
         if kind == EntryKind::Dir {
             // only empty directories need an entry of their own
@@ -69,7 +68,6 @@ async fn write_archive(
             }
             continue;
         }
-        names.insert(rel.clone());
         let Some(f) = view.index.file(&path) else {
             continue;
         };
@@ -93,7 +91,15 @@ async fn write_archive(
         sums.push_str(&format!("{}  {rel}\n", hasher.finalize().to_hex()));
     }
     let mut name = String::from("BLAKE3SUMS");
-    while names.contains(&name) {
+    // a name no entry at the top of the archive has (the index knows them all)
+    let at_top = |n: &str| {
+        if dir.is_empty() {
+            n.to_string()
+        } else {
+            format!("{dir}/{n}")
+        }
+    };
+    while view.index.stat(&at_top(&name)).is_some() {
         name.push('~');
     }
     let e = entry(name);
