@@ -15,12 +15,12 @@ use quick_xml::NsReader;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::Error;
+use crate::{Error, Limit};
 
 /// The key of the collection's `properties` that holds the dead properties.
 pub const KEY: &str = "webdav:dead_properties";
 
-/// Request bodies (PROPFIND, PROPPATCH, LOCK) may be at most this long.
+/// Request bodies (PROPFIND, PROPPATCH, LOCK) may be at most this long (1 MiB).
 pub const BODY_MAX: usize = 1 << 20;
 
 /// The DAV: properties keep-web computes; PROPPATCH may not change them.
@@ -141,15 +141,75 @@ pub fn copy_tree(dead: &DeadProps, from: &str, to: &str, deep: bool) -> DeadProp
         .collect()
 }
 
-/// An element of a request body.
+/// Limits on request bodies (PROPFIND, PROPPATCH, LOCK), each refused with an
+/// [`Error::Limit`] naming it. Parsing a body costs time and memory linear in its size:
+/// no tree is built below the levels the methods read (the root, its children, their
+/// children and the properties under `DAV:prop`), and nothing is copied that is not
+/// returned.
+///
+/// Real clients send a few hundred bytes, a handful of properties and namespaces, and
+/// nesting below 10; property values that hold XML add a few levels.
+pub const DEPTH_MAX: usize = 64;
+/// Elements in one body (start or empty tags, at any depth).
+pub const ELEMENTS_MAX: usize = 10_000;
+/// Properties one PROPFIND asks for or one PROPPATCH sets or removes.
+pub const PROPS_MAX: usize = 1_000;
+/// Bytes of one property value (its inner XML).
+pub const VALUE_MAX: usize = 64 << 10;
+/// Namespace declarations (`xmlns`, `xmlns:p`) in one body.
+pub const NAMESPACES_MAX: usize = 64;
+/// Bytes of what a parsed body holds: property names, values and the namespace bindings
+/// each value keeps. Each value keeps a copy of the bindings in scope, so this bound is
+/// what keeps the result proportional to the body.
+pub const RESULT_MAX: usize = 1 << 20;
+
+/// The levels of a body the methods read: `root / child / grandchild / property`.
+const KEPT_LEVELS: usize = 4;
+
+/// An element of the first [`KEPT_LEVELS`] levels of a body.
 #[derive(Debug)]
-struct Elem {
-    name: PropName,
-    children: Vec<Elem>,
-    /// Its inner XML as sent.
-    inner: String,
-    /// The namespace bindings in scope inside it.
+struct Node {
+    /// Its local name, when it is in the `DAV:` namespace.
+    dav: Option<String>,
+    /// Its name, when it is a property (a child of `DAV:prop`).
+    prop: Option<PropName>,
+    /// The namespace bindings in scope inside it, when it is a property and the caller
+    /// keeps values.
     xmlns: BTreeMap<String, String>,
+    /// Its inner XML: a range of the body text.
+    inner: std::ops::Range<usize>,
+    children: Vec<usize>,
+}
+
+/// The first levels of a body, in an arena (`nodes[0]` is the root).
+#[derive(Debug)]
+struct Doc<'t> {
+    text: &'t str,
+    nodes: Vec<Node>,
+}
+
+impl Doc<'_> {
+    fn node(&self, i: usize) -> Option<&Node> {
+        self.nodes.get(i)
+    }
+
+    fn children(&self, i: usize) -> impl Iterator<Item = &Node> + '_ {
+        self.node(i)
+            .map(|n| n.children.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|&c| self.node(c))
+    }
+
+    fn inner(&self, n: &Node) -> &str {
+        self.text.get(n.inner.clone()).unwrap_or_default()
+    }
+}
+
+impl Node {
+    fn is_dav(&self, local: &str) -> bool {
+        self.dav.as_deref() == Some(local)
+    }
 }
 
 fn bad(what: &'static str, why: impl std::fmt::Display) -> Error {
@@ -159,9 +219,31 @@ fn bad(what: &'static str, why: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Parses a whole body into elements (namespaces resolved; text kept only as the raw
-/// inner XML of each element).
-fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
+fn over(what: &'static str, limit: Limit) -> Error {
+    Error::limit(limit, format!("{what} body"))
+}
+
+/// One open element while reading.
+struct Frame {
+    /// Its node, when it is in the kept levels.
+    node: Option<usize>,
+    /// Where its content starts in the text.
+    start: usize,
+    /// How many namespace bindings it declared.
+    declared: usize,
+}
+
+/// Reads a whole body: checks it is well-formed namespaced XML within the limits and
+/// keeps its first levels. `values`: keep the bindings in scope of each property (what
+/// PROPPATCH stores with a value).
+fn parse_doc<'t>(
+    body: &'t [u8],
+    what: &'static str,
+    values: bool,
+) -> Result<Option<Doc<'t>>, Error> {
+    if body.len() > BODY_MAX {
+        return Err(over(what, Limit::XmlBody));
+    }
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(None);
     }
@@ -178,76 +260,136 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
         ));
     }
     let mut r = NsReader::from_str(text);
-    // (element, where its content starts, how many bindings it declared)
-    let mut stack: Vec<(Elem, usize, usize)> = Vec::new();
+    let mut doc = Doc {
+        text,
+        nodes: Vec::new(),
+    };
+    let mut stack: Vec<Frame> = Vec::new();
+    // (prefix, namespace name), innermost last; "" is the default namespace
     let mut scope: Vec<(String, String)> = Vec::new();
-    let mut root: Option<Elem> = None;
+    let (mut elements, mut declarations, mut props, mut result) = (0usize, 0usize, 0usize, 0usize);
+    let charge = |n: usize, result: &mut usize| -> Result<(), Error> {
+        *result = result.saturating_add(n);
+        if *result > RESULT_MAX {
+            return Err(over(what, Limit::XmlResult));
+        }
+        Ok(())
+    };
+    let mut done = false;
     loop {
         let before = r.buffer_position() as usize;
         let (res, ev) = r.read_resolved_event().map_err(|e| bad(what, e))?;
-        let ns = match res {
-            ResolveResult::Bound(n) => Some(unescape_ns(n.as_ref(), what)?),
-            ResolveResult::Unbound => Some(String::new()),
-            ResolveResult::Unknown(p) => {
-                if matches!(ev, Event::Start(_) | Event::Empty(_)) {
-                    return Err(bad(
-                        what,
-                        format!(
-                            "the prefix {:?} is not bound to a namespace",
-                            String::from_utf8_lossy(&p)
-                        ),
-                    ));
-                }
-                None
-            }
+        let unknown_prefix = match res {
+            ResolveResult::Unknown(p) => Some(String::from_utf8_lossy(&p).into_owned()),
+            _ => None,
         };
         match ev {
-            Event::Start(s) | Event::Empty(s) if root.is_some() && stack.is_empty() => {
-                let _ = s;
-                return Err(bad(what, "more than one root element"));
-            }
             Event::Start(ref s) | Event::Empty(ref s) => {
-                let n = bindings(s, &mut scope, what)?;
-                // only a property (a child of DAV:prop) keeps the bindings in scope: its
-                // value is written back elsewhere and must stay well-formed there
-                let in_prop = stack.last().is_some_and(|(p, _, _)| is_dav(p, "prop"));
-                let e = Elem {
-                    name: PropName {
-                        ns: ns.unwrap_or_default(),
-                        local: String::from_utf8_lossy(s.local_name().as_ref()).into_owned(),
-                    },
-                    children: Vec::new(),
-                    inner: String::new(),
-                    xmlns: if in_prop {
-                        scope.iter().cloned().collect()
-                    } else {
-                        BTreeMap::new()
-                    },
+                if done {
+                    return Err(bad(what, "more than one root element"));
+                }
+                if let Some(p) = unknown_prefix {
+                    return Err(bad(
+                        what,
+                        format!("the prefix {p:?} is not bound to a namespace"),
+                    ));
+                }
+                elements += 1;
+                if elements > ELEMENTS_MAX {
+                    return Err(over(what, Limit::XmlElements));
+                }
+                if stack.len() >= DEPTH_MAX {
+                    return Err(over(what, Limit::XmlDepth));
+                }
+                let declared = bindings(s, &mut scope, what)?;
+                declarations += declared;
+                if declarations > NAMESPACES_MAX {
+                    return Err(over(what, Limit::XmlNamespaces));
+                }
+                let parent = stack.last().map(|f| f.node);
+                let node = match parent {
+                    // below the kept levels, or below an element that is not kept
+                    Some(None) => None,
+                    _ if stack.len() >= KEPT_LEVELS => None,
+                    _ => {
+                        let parent = parent.flatten();
+                        let ns = namespace_of(s.name().prefix().map(|p| p.into_inner()), &scope);
+                        let local = s.local_name();
+                        let local = std::str::from_utf8(local.as_ref())
+                            .map_err(|_| bad(what, "not UTF-8"))?;
+                        let is_prop = parent
+                            .and_then(|p| doc.node(p))
+                            .is_some_and(|p| p.is_dav("prop"));
+                        let mut n = Node {
+                            dav: (ns == "DAV:").then(|| local.to_string()),
+                            prop: None,
+                            xmlns: BTreeMap::new(),
+                            inner: 0..0,
+                            children: Vec::new(),
+                        };
+                        if let Some(d) = &n.dav {
+                            charge(d.len(), &mut result)?;
+                        }
+                        if is_prop {
+                            props += 1;
+                            if props > PROPS_MAX {
+                                return Err(over(what, Limit::XmlProperties));
+                            }
+                            charge(ns.len() + local.len(), &mut result)?;
+                            n.prop = Some(PropName {
+                                ns: ns.to_string(),
+                                local: local.to_string(),
+                            });
+                            if values {
+                                for (p, uri) in scope.iter().rev() {
+                                    if !n.xmlns.contains_key(p) {
+                                        charge(p.len() + uri.len(), &mut result)?;
+                                        n.xmlns.insert(p.clone(), uri.clone());
+                                    }
+                                }
+                            }
+                        }
+                        let id = doc.nodes.len();
+                        doc.nodes.push(n);
+                        if let Some(p) = parent.and_then(|p| doc.nodes.get_mut(p)) {
+                            p.children.push(id);
+                        }
+                        Some(id)
+                    }
                 };
                 if matches!(ev, Event::Start(_)) {
-                    stack.push((e, r.buffer_position() as usize, n));
+                    stack.push(Frame {
+                        node,
+                        start: r.buffer_position() as usize,
+                        declared,
+                    });
                 } else {
-                    scope.truncate(scope.len() - n);
-                    match stack.last_mut() {
-                        Some(parent) => parent.0.children.push(e),
-                        None => root = Some(e),
+                    scope.truncate(scope.len().saturating_sub(declared));
+                    if stack.is_empty() {
+                        done = true;
                     }
                 }
             }
             Event::End(_) => {
-                let Some((mut e, start, n)) = stack.pop() else {
+                let Some(f) = stack.pop() else {
                     return Err(bad(what, "an end tag without its start"));
                 };
-                // the positions must frame the raw content exactly; if they ever drift,
-                // refuse the body rather than store a cut-up value
-                match text.get(start..before) {
-                    Some(inner) if text[before..].starts_with("</") => e.inner = inner.to_string(),
-                    _ => return Err(bad(what, "the reader lost its position in the body")),
+                if let Some(n) = f.node.and_then(|i| doc.nodes.get_mut(i)) {
+                    // the positions must frame the raw content exactly; if they ever
+                    // drift, refuse the body rather than store a cut-up value
+                    let framed = text.get(before..).is_some_and(|t| t.starts_with("</"))
+                        && text.get(f.start..before).is_some();
+                    if !framed {
+                        return Err(bad(what, "the reader lost its position in the body"));
+                    }
+                    if n.prop.is_some() && before - f.start > VALUE_MAX {
+                        return Err(over(what, Limit::XmlValue));
+                    }
+                    n.inner = f.start..before;
                 }
-                scope.truncate(scope.len() - n);
-                match stack.last_mut() {
-                    Some(parent) => parent.0.children.push(e),
-                    None => root = Some(e),
+                scope.truncate(scope.len().saturating_sub(f.declared));
+                if stack.is_empty() {
+                    done = true;
                 }
             }
             Event::Text(t) if stack.is_empty() && !t.iter().all(|b| b.is_ascii_whitespace()) => {
@@ -257,15 +399,35 @@ fn parse_tree(body: &[u8], what: &'static str) -> Result<Option<Elem>, Error> {
             _ => {}
         }
     }
-    if !stack.is_empty() || root.is_none() {
+    if !stack.is_empty() || !done || doc.nodes.is_empty() {
         return Err(bad(what, "not a complete XML document"));
     }
-    Ok(root)
+    // values are copied out by the callers: count them now
+    if values {
+        let copied: usize = doc
+            .nodes
+            .iter()
+            .filter(|n| n.prop.is_some())
+            .map(|n| n.inner.len())
+            .sum();
+        charge(copied, &mut result)?;
+    }
+    Ok(Some(doc))
 }
 
-/// Namespace declarations a body may have in scope at once: each property value keeps a
-/// copy of them, so without a bound a 1 MiB body could cost quadratic time and memory.
-const MAX_BINDINGS: usize = 256;
+/// The namespace name bound to `prefix` (None: the default namespace) in `scope`.
+fn namespace_of<'s>(prefix: Option<&[u8]>, scope: &'s [(String, String)]) -> &'s str {
+    let p = prefix.unwrap_or_default();
+    if p == b"xml" {
+        return "http://www.w3.org/XML/1998/namespace";
+    }
+    scope
+        .iter()
+        .rev()
+        .find(|(q, _)| q.as_bytes() == p)
+        .map(|(_, uri)| uri.as_str())
+        .unwrap_or_default()
+}
 
 /// A namespace name as an attribute gives it, unescaped: the resolved names of elements
 /// and the bindings kept for values must agree (`a&amp;b` is `a&b` on both sides).
@@ -283,7 +445,9 @@ fn bindings(
     what: &'static str,
 ) -> Result<usize, Error> {
     let mut n = 0;
-    for a in s.attributes() {
+    // without quick-xml's duplicate check, which is quadratic in the attributes of one
+    // element; duplicate declarations are checked below (at most NAMESPACES_MAX)
+    for a in s.attributes().with_checks(false) {
         let a = a.map_err(|e| bad(what, e))?;
         let key = a.key.as_ref();
         let prefix = if key == b"xmlns" {
@@ -293,6 +457,9 @@ fn bindings(
         } else {
             continue;
         };
+        if n >= NAMESPACES_MAX {
+            return Err(over(what, Limit::XmlNamespaces));
+        }
         let uri = unescape_ns(&a.value, what)?;
         if !prefix.is_empty() && uri.is_empty() {
             return Err(bad(
@@ -300,20 +467,17 @@ fn bindings(
                 format!("xmlns:{prefix}=\"\" is not allowed (XML Namespaces 1.0: only the default namespace may be undeclared)"),
             ));
         }
-        if scope.len() >= MAX_BINDINGS {
+        let mine = scope.len() - n..;
+        if scope[mine].iter().any(|(p, _)| p == prefix) {
             return Err(bad(
                 what,
-                format!("more than {MAX_BINDINGS} namespace declarations in scope"),
+                format!("the namespace prefix {prefix:?} is declared twice on one element"),
             ));
         }
         scope.push((prefix.to_string(), uri));
         n += 1;
     }
     Ok(n)
-}
-
-fn is_dav(e: &Elem, local: &str) -> bool {
-    e.name.ns == "DAV:" && e.name.local == local
 }
 
 /// What a PROPFIND asks for.
@@ -329,22 +493,25 @@ pub enum Want {
 
 pub fn parse_propfind(body: &[u8]) -> Result<Want, Error> {
     const W: &str = "PROPFIND";
-    let Some(root) = parse_tree(body, W)? else {
+    let Some(doc) = parse_doc(body, W, false)? else {
         return Ok(Want::All);
     };
-    if !is_dav(&root, "propfind") {
+    if !doc.node(0).is_some_and(|n| n.is_dav("propfind")) {
         return Err(bad(W, "the root element must be DAV:propfind"));
     }
-    for c in &root.children {
-        if is_dav(c, "allprop") {
+    for c in doc.children(0) {
+        if c.is_dav("allprop") {
             return Ok(Want::All);
         }
-        if is_dav(c, "propname") {
+        if c.is_dav("propname") {
             return Ok(Want::Names);
         }
-        if is_dav(c, "prop") {
+        if c.is_dav("prop") {
             return Ok(Want::Some(
-                c.children.iter().map(|p| p.name.clone()).collect(),
+                c.children
+                    .iter()
+                    .filter_map(|&i| doc.node(i)?.prop.clone())
+                    .collect(),
             ));
         }
     }
@@ -368,34 +535,51 @@ impl Update {
 
 pub fn parse_proppatch(body: &[u8]) -> Result<Vec<Update>, Error> {
     const W: &str = "PROPPATCH";
-    let root = parse_tree(body, W)?.ok_or_else(|| bad(W, "empty"))?;
-    if !is_dav(&root, "propertyupdate") {
+    let mut doc = parse_doc(body, W, true)?.ok_or_else(|| bad(W, "empty"))?;
+    if !doc.node(0).is_some_and(|n| n.is_dav("propertyupdate")) {
         return Err(bad(W, "the root element must be DAV:propertyupdate"));
     }
     let mut out = Vec::new();
-    for op in root.children {
-        let set = if is_dav(&op, "set") {
+    let ops: Vec<usize> = doc.node(0).map(|n| n.children.clone()).unwrap_or_default();
+    for op in ops {
+        let Some(o) = doc.node(op) else { continue };
+        let set = if o.is_dav("set") {
             true
-        } else if is_dav(&op, "remove") {
+        } else if o.is_dav("remove") {
             false
         } else {
             continue;
         };
-        for prop in op.children.into_iter().filter(|c| is_dav(c, "prop")) {
-            for p in prop.children {
-                if p.name.local.is_empty() {
+        for prop in o.children.clone() {
+            if !doc.node(prop).is_some_and(|p| p.is_dav("prop")) {
+                continue;
+            }
+            let ps = doc
+                .node(prop)
+                .map(|p| p.children.clone())
+                .unwrap_or_default();
+            for p in ps {
+                let value = doc
+                    .node(p)
+                    .map(|n| doc.inner(n).to_string())
+                    .unwrap_or_default();
+                let Some(n) = doc.nodes.get_mut(p) else {
+                    continue;
+                };
+                let Some(name) = n.prop.take() else { continue };
+                if name.local.is_empty() {
                     continue;
                 }
                 out.push(if set {
                     Update::Set(
-                        p.name,
+                        name,
                         DeadProp {
-                            value: p.inner,
-                            xmlns: p.xmlns,
+                            value,
+                            xmlns: std::mem::take(&mut n.xmlns),
                         },
                     )
                 } else {
-                    Update::Remove(p.name)
+                    Update::Remove(name)
                 });
             }
         }
@@ -417,19 +601,23 @@ pub struct LockInfo {
 /// A LOCK body: `None` when empty (a refresh).
 pub fn parse_lockinfo(body: &[u8]) -> Result<Option<LockInfo>, Error> {
     const W: &str = "LOCK";
-    let Some(root) = parse_tree(body, W)? else {
+    let Some(doc) = parse_doc(body, W, false)? else {
         return Ok(None);
     };
-    if !is_dav(&root, "lockinfo") {
+    if !doc.node(0).is_some_and(|n| n.is_dav("lockinfo")) {
         return Err(bad(W, "the root element must be DAV:lockinfo"));
     }
     let mut info = LockInfo::default();
-    for c in &root.children {
-        if is_dav(c, "lockscope") {
-            info.shared = c.children.iter().any(|s| is_dav(s, "shared"));
+    for c in doc.children(0) {
+        if c.is_dav("lockscope") {
+            info.shared = c
+                .children
+                .iter()
+                .any(|&s| doc.node(s).is_some_and(|s| s.is_dav("shared")));
         }
-        if is_dav(c, "owner") {
-            info.owner = Some(c.inner.clone());
+        if c.is_dav("owner") {
+            // one copy of at most BODY_MAX bytes
+            info.owner = Some(doc.inner(c).to_string());
         }
     }
     Ok(Some(info))
@@ -573,7 +761,7 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         // written back well-formed on its own
         let wrapped = format!("<r>{out}</r>");
-        assert!(parse_tree(wrapped.as_bytes(), "t").is_ok(), "{out}");
+        assert!(parse_doc(wrapped.as_bytes(), "t", false).is_ok(), "{out}");
         assert!(matches!(&u[1], Update::Set(n2, p2) if n2 == &n("", "c") && p2.value == "plain"));
         assert_eq!(u[2], Update::Remove(n("http://ex/z", "gone")));
         assert!(parse_proppatch(b"<D:propertyupdate xmlns:D=\"DAV:\"/>").is_err());
@@ -606,7 +794,7 @@ mod tests {
 
     #[test]
     fn namespace_declarations_are_bounded() {
-        let decls: String = (0..MAX_BINDINGS + 1)
+        let decls: String = (0..NAMESPACES_MAX + 1)
             .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
             .collect();
         let body = format!(
@@ -634,5 +822,125 @@ mod tests {
         assert!(!remove_tree(&mut d, "zz"));
         assert_eq!(PropName::from_clark("{}x"), Some(n("", "x")));
         assert_eq!(n("DAV:", "getetag").clark(), "{DAV:}getetag");
+    }
+
+    fn limit(r: Result<impl std::fmt::Debug, Error>) -> Option<Limit> {
+        r.err().and_then(|e| e.limit_exceeded())
+    }
+
+    /// A PROPFIND whose body nests `depth` elements (issue 11 item 1: 20,000 cost
+    /// ~1.3 GB, quadratic in the depth).
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut b = b"<D:propfind xmlns:D=\"DAV:\"><D:prop>".to_vec();
+        b.extend(std::iter::repeat_n(&b"<x>"[..], depth).flatten());
+        b.extend(std::iter::repeat_n(&b"</x>"[..], depth).flatten());
+        b.extend_from_slice(b"</D:prop></D:propfind>");
+        b
+    }
+
+    /// Regression (issue 11 item 1): a 20,000-deep body (about 140 KB) and a 1 MB one
+    /// are refused at the depth limit, after reading DEPTH_MAX elements.
+    #[test]
+    fn deep_bodies_are_refused_quickly() {
+        for depth in [20_000, 1_000_000 / 7] {
+            let body = nested(depth);
+            assert!(body.len() <= BODY_MAX, "{}", body.len());
+            let t0 = std::time::Instant::now();
+            for r in [
+                limit(parse_propfind(&body)),
+                limit(parse_proppatch(&body)),
+                limit(parse_lockinfo(&body)),
+            ] {
+                assert_eq!(r, Some(Limit::XmlDepth));
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(1),
+                "{:?}",
+                t0.elapsed()
+            );
+        }
+        let e = parse_propfind(&nested(20_000)).unwrap_err().to_string();
+        assert!(
+            e.contains("PROPFIND body") && e.contains("XML element depth") && e.contains("64"),
+            "{e}"
+        );
+        // at the limit: accepted
+        assert!(parse_propfind(&nested(DEPTH_MAX - 3)).is_ok());
+    }
+
+    /// Wide rather than deep: 1 MB of properties or of elements costs time and memory
+    /// linear in the body, and is refused at the limits that bound it.
+    #[test]
+    fn wide_bodies_are_bounded() {
+        let many = |n: usize, item: &str| {
+            let mut b = b"<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>".to_vec();
+            for _ in 0..n {
+                b.extend_from_slice(item.as_bytes());
+            }
+            b.extend_from_slice(b"</D:prop></D:set></D:propertyupdate>");
+            b
+        };
+        assert_eq!(
+            limit(parse_proppatch(&many(
+                PROPS_MAX + 1,
+                "<a xmlns=\"u\">v</a>"
+            ))),
+            Some(Limit::XmlNamespaces)
+        );
+        assert_eq!(
+            limit(parse_proppatch(&many(PROPS_MAX + 1, "<a>v</a>"))),
+            Some(Limit::XmlProperties)
+        );
+        assert!(parse_proppatch(&many(PROPS_MAX, "<a>v</a>")).is_ok());
+        assert_eq!(
+            limit(parse_proppatch(&many(1, "<a><b/><b/></a>").repeat(1))),
+            None
+        );
+        let elems = format!("<a>{}</a>", "<b/>".repeat(ELEMENTS_MAX));
+        assert_eq!(
+            limit(parse_proppatch(&many(1, &elems))),
+            Some(Limit::XmlElements)
+        );
+        let big = format!("<a>{}</a>", "v".repeat(VALUE_MAX + 1));
+        assert_eq!(
+            limit(parse_proppatch(&many(1, &big))),
+            Some(Limit::XmlValue)
+        );
+        let mut huge = many(1, "<a/>");
+        huge.resize(BODY_MAX + 1, b' ');
+        assert_eq!(limit(parse_propfind(&huge)), Some(Limit::XmlBody));
+        // each property keeps the bindings in scope: 1,000 properties under 60 long
+        // declarations would be 1,000 copies of them; the result limit refuses that
+        let decls: String = (0..60)
+            .map(|i| format!(" xmlns:p{i}=\"{}\"", "u".repeat(1_000)))
+            .collect();
+        let body = format!(
+            "<D:propertyupdate xmlns:D=\"DAV:\"{decls}><D:set><D:prop>{}</D:prop></D:set></D:propertyupdate>",
+            "<a/>".repeat(PROPS_MAX)
+        );
+        assert_eq!(
+            limit(parse_proppatch(body.as_bytes())),
+            Some(Limit::XmlResult)
+        );
+        // a PROPFIND keeps no bindings: the same body as PROPFIND is fine
+        let body = body
+            .replace("propertyupdate", "propfind")
+            .replace("<D:set>", "")
+            .replace("</D:set>", "");
+        assert!(
+            matches!(parse_propfind(body.as_bytes()), Ok(Want::Some(v)) if v.len() == PROPS_MAX)
+        );
+        // an element with many attributes: linear (quick-xml's duplicate check is not)
+        let attrs: String = (0..50_000).map(|i| format!(" a{i}=\"\"")).collect();
+        let body = many(1, &format!("<a{attrs}/>"));
+        let t0 = std::time::Instant::now();
+        assert!(parse_proppatch(&body).is_ok());
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t0.elapsed()
+        );
+        // duplicate declarations on one element are still refused
+        assert!(parse_proppatch(&many(1, "<a xmlns:q=\"x\" xmlns:q=\"y\"/>")).is_err());
     }
 }

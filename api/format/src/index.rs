@@ -1,5 +1,11 @@
 //! A read-only index over one manifest version: path lookups, one-level listings and
-//! byte-range → block-slice resolution in O(log n), built once, shared by every reader.
+//! byte-range → block-slice resolution, built once, shared by every reader.
+//!
+//! The directories form a tree of nodes, each holding only its own entries' names, so
+//! the index costs memory linear in the manifest (a directory's path is never stored
+//! once per level, as a map keyed by full paths would), building it is one pass
+//! without recursion, and a lookup walks the path's components (binary search in each
+//! directory): O(path length × log entries).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -31,7 +37,15 @@ struct Seg {
 #[derive(Clone, Debug)]
 struct IndexedFile {
     size: u64,
-    segs: Range<u32>,
+    segs: Range<usize>,
+}
+
+/// One directory: its entries sorted by name, and for each the node it leads to (a
+/// directory's index in `dirs`, or a file's in `files`).
+#[derive(Clone, Debug, Default)]
+struct Dir {
+    entries: Vec<DirEntry>,
+    ids: Vec<usize>,
 }
 
 /// A run of bytes inside one block: what to fetch for part of a file.
@@ -47,9 +61,9 @@ pub struct Slice<'a> {
 pub struct FileIndex {
     blocks: Vec<Locator>,
     segs: Vec<Seg>,
-    files: HashMap<String, IndexedFile>,
-    /// Directory path ("" = root) → its children, sorted by name.
-    dirs: HashMap<String, Vec<DirEntry>>,
+    files: Vec<IndexedFile>,
+    /// `dirs[0]` is the root.
+    dirs: Vec<Dir>,
 }
 
 /// A file found in a [`FileIndex`].
@@ -59,34 +73,56 @@ pub struct FileRef<'a> {
     file: &'a IndexedFile,
 }
 
+/// What a path leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Node {
+    Dir(usize),
+    File(usize),
+}
+
+/// The directory `path` names, created with its ancestors as needed: one step per
+/// component, no recursion.
+fn dir_of<'m>(
+    dirs: &mut Vec<Dir>,
+    ids: &mut HashMap<(usize, &'m str), usize>,
+    path: &'m str,
+) -> usize {
+    let mut cur = 0;
+    if path.is_empty() {
+        return cur;
+    }
+    for comp in path.split('/') {
+        cur = match ids.get(&(cur, comp)) {
+            Some(&id) => id,
+            None => {
+                let id = dirs.len();
+                dirs.push(Dir::default());
+                if let Some(parent) = dirs.get_mut(cur) {
+                    parent.entries.push(DirEntry {
+                        name: comp.to_string(),
+                        kind: EntryKind::Dir,
+                    });
+                    parent.ids.push(id);
+                }
+                ids.insert((cur, comp), id);
+                id
+            }
+        };
+    }
+    cur
+}
+
 impl FileIndex {
     pub fn new(m: &Manifest) -> FileIndex {
         let mut segs = Vec::new();
-        let mut files = HashMap::with_capacity(m.files().len());
-        let mut dirs: HashMap<String, Vec<DirEntry>> = HashMap::new();
-        dirs.insert(String::new(), Vec::new());
-
-        fn add_dir_chain(dirs: &mut HashMap<String, Vec<DirEntry>>, path: &str) {
-            // make sure `path` and all its ancestors exist and are listed in their
-            // parents (ancestors first, so a directory holding only directories is
-            // listed too)
-            if path.is_empty() || dirs.contains_key(path) {
-                return;
-            }
-            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-            add_dir_chain(dirs, parent);
-            dirs.insert(path.to_string(), Vec::new());
-            if let Some(children) = dirs.get_mut(parent) {
-                children.push(DirEntry {
-                    name: name.to_string(),
-                    kind: EntryKind::Dir,
-                });
-            }
-        }
+        let mut files = Vec::with_capacity(m.files().len());
+        let mut dirs: Vec<Dir> = vec![Dir::default()];
+        // (parent dir, name) -> dir, while building: each component is hashed once
+        let mut dir_ids: HashMap<(usize, &str), usize> = HashMap::new();
 
         for (path, f) in m.files() {
-            let start = segs.len() as u32;
-            let mut at = 0;
+            let start = segs.len();
+            let mut at = 0u64;
             for s in &f.segments {
                 segs.push(Seg {
                     file_offset: at,
@@ -94,30 +130,33 @@ impl FileIndex {
                     block_offset: s.offset,
                     len: s.len,
                 });
-                at += s.len;
+                at = at.saturating_add(s.len);
             }
-            let (parent, name) = match path.rsplit_once('/') {
-                Some((a, b)) => (a, b),
-                None => ("", path.as_str()),
-            };
-            add_dir_chain(&mut dirs, parent);
-            dirs.entry(parent.to_string()).or_default().push(DirEntry {
-                name: name.to_string(),
-                kind: EntryKind::File { size: at },
+            let (parent, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            let d = dir_of(&mut dirs, &mut dir_ids, parent);
+            let id = files.len();
+            files.push(IndexedFile {
+                size: at,
+                segs: start..segs.len(),
             });
-            files.insert(
-                path.clone(),
-                IndexedFile {
-                    size: at,
-                    segs: start..segs.len() as u32,
-                },
-            );
+            if let Some(dir) = dirs.get_mut(d) {
+                dir.entries.push(DirEntry {
+                    name: name.to_string(),
+                    kind: EntryKind::File { size: at },
+                });
+                dir.ids.push(id);
+            }
         }
         for d in m.explicit_dirs() {
-            add_dir_chain(&mut dirs, d);
+            dir_of(&mut dirs, &mut dir_ids, d);
         }
-        for children in dirs.values_mut() {
-            children.sort_by(|a, b| a.name.cmp(&b.name));
+        for dir in &mut dirs {
+            let mut both: Vec<(DirEntry, usize)> = std::mem::take(&mut dir.entries)
+                .into_iter()
+                .zip(std::mem::take(&mut dir.ids))
+                .collect();
+            both.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            (dir.entries, dir.ids) = both.into_iter().unzip();
         }
         FileIndex {
             blocks: m.blocks().to_vec(),
@@ -127,27 +166,61 @@ impl FileIndex {
         }
     }
 
+    /// What `path` leads to: one binary search per component.
+    fn find(&self, path: &str) -> Option<Node> {
+        let mut node = Node::Dir(0);
+        if path.is_empty() {
+            return Some(node);
+        }
+        for comp in path.split('/') {
+            let Node::Dir(d) = node else {
+                return None;
+            };
+            let dir = self.dirs.get(d)?;
+            let i = dir
+                .entries
+                .binary_search_by(|e| e.name.as_str().cmp(comp))
+                .ok()?;
+            let id = *dir.ids.get(i)?;
+            node = match dir.entries.get(i)?.kind {
+                EntryKind::Dir => Node::Dir(id),
+                EntryKind::File { .. } => Node::File(id),
+            };
+        }
+        Some(node)
+    }
+
     /// What is at `path` (`""` is the root; no leading or trailing `/`).
     pub fn stat(&self, path: &str) -> Option<EntryKind> {
-        if let Some(f) = self.files.get(path) {
-            return Some(EntryKind::File { size: f.size });
+        match self.find(path)? {
+            Node::Dir(_) => Some(EntryKind::Dir),
+            Node::File(f) => Some(EntryKind::File {
+                size: self.files.get(f)?.size,
+            }),
         }
-        self.dirs.contains_key(path).then_some(EntryKind::Dir)
     }
 
     pub fn file(&self, path: &str) -> Option<FileRef<'_>> {
-        self.files
-            .get(path)
-            .map(|file| FileRef { index: self, file })
+        match self.find(path)? {
+            Node::File(f) => Some(FileRef {
+                index: self,
+                file: self.files.get(f)?,
+            }),
+            Node::Dir(_) => None,
+        }
     }
 
     /// The children of directory `path`, sorted by name; `None` if it is not a directory.
     pub fn list(&self, path: &str) -> Option<&[DirEntry]> {
-        self.dirs.get(path).map(|v| v.as_slice())
+        match self.find(path)? {
+            Node::Dir(d) => self.dirs.get(d).map(|d| d.entries.as_slice()),
+            Node::File(_) => None,
+        }
     }
 
     /// Everything below directory `dir`, depth first, each directory's entries by name:
-    /// (path relative to `dir`, full path, kind). Lazy: nothing is collected ahead.
+    /// (path relative to `dir`, full path, kind). Lazy: nothing is collected ahead, and
+    /// the stack holds one small frame per level (no recursion).
     pub fn walk<'a>(&'a self, dir: &str) -> impl Iterator<Item = (String, String, EntryKind)> + 'a {
         let join = |a: &str, b: &str| {
             if a.is_empty() {
@@ -156,25 +229,37 @@ impl FileIndex {
                 format!("{a}/{b}")
             }
         };
-        // (directory path, its path relative to `dir`, next child index)
-        let mut stack = vec![(dir.to_string(), String::new(), 0usize)];
+        // (directory node, its full path, its path relative to `dir`, next child index)
+        let mut stack: Vec<(usize, String, String, usize)> = match self.find(dir) {
+            Some(Node::Dir(d)) => vec![(d, dir.to_string(), String::new(), 0)],
+            _ => Vec::new(),
+        };
         std::iter::from_fn(move || loop {
-            let (d, rel, i) = stack.last_mut()?;
-            let Some(e) = self.list(d).and_then(|l| l.get(*i)) else {
+            let (d, path, rel, i) = stack.last_mut()?;
+            let Some(dir) = self.dirs.get(*d) else {
+                stack.pop();
+                continue;
+            };
+            let (Some(e), Some(&id)) = (dir.entries.get(*i), dir.ids.get(*i)) else {
                 stack.pop();
                 continue;
             };
             *i += 1;
-            let (path, r) = (join(d, &e.name), join(rel, &e.name));
+            let (p, r) = (join(path, &e.name), join(rel, &e.name));
             if e.kind == EntryKind::Dir {
-                stack.push((path.clone(), r.clone(), 0));
+                stack.push((id, p.clone(), r.clone(), 0));
             }
-            return Some((r, path, e.kind));
+            return Some((r, p, e.kind));
         })
     }
 
     pub fn file_count(&self) -> usize {
         self.files.len()
+    }
+
+    /// How many directories the index holds (the root included).
+    pub fn dir_count(&self) -> usize {
+        self.dirs.len()
     }
 
     pub fn blocks(&self) -> &[Locator] {
@@ -188,7 +273,10 @@ impl<'a> FileRef<'a> {
     }
 
     fn segs(&self) -> &'a [Seg] {
-        &self.index.segs[self.file.segs.start as usize..self.file.segs.end as usize]
+        self.index
+            .segs
+            .get(self.file.segs.clone())
+            .unwrap_or_default()
     }
 
     /// The block slices holding bytes `range` of the file (clamped to its size), in order.
@@ -197,19 +285,20 @@ impl<'a> FileRef<'a> {
         let end = range.end.min(self.file.size);
         let start = range.start.min(end);
         let segs = self.segs();
-        let first = segs.partition_point(|s| s.file_offset + s.len <= start);
+        let first = segs.partition_point(|s| s.file_offset.saturating_add(s.len) <= start);
         let blocks = &self.index.blocks;
-        segs[first..]
+        segs.get(first..)
+            .unwrap_or_default()
             .iter()
             .take_while(move |s| s.file_offset < end)
-            .map(move |s| {
+            .filter_map(move |s| {
                 let from = start.max(s.file_offset);
-                let to = end.min(s.file_offset + s.len);
-                Slice {
-                    locator: &blocks[s.block as usize],
+                let to = end.min(s.file_offset.saturating_add(s.len));
+                Some(Slice {
+                    locator: blocks.get(s.block as usize)?,
                     block_offset: s.block_offset + (from - s.file_offset),
-                    len: to - from,
-                }
+                    len: to.saturating_sub(from),
+                })
             })
             .filter(|s| s.len > 0)
     }
@@ -219,8 +308,9 @@ impl<'a> FileRef<'a> {
     pub fn content_id(&self) -> Hash {
         let mut h = blake3::Hasher::new();
         for s in self.segs() {
-            let l = &self.index.blocks[s.block as usize];
-            h.update(l.hash.as_bytes());
+            if let Some(l) = self.index.blocks.get(s.block as usize) {
+                h.update(l.hash.as_bytes());
+            }
             h.update(&s.block_offset.to_le_bytes());
             h.update(&s.len.to_le_bytes());
         }

@@ -27,7 +27,7 @@ mod error;
 mod hash;
 mod index;
 mod locator;
-mod manifest;
+pub mod manifest;
 pub mod outboard;
 mod pdh;
 pub mod secret;
@@ -37,7 +37,7 @@ mod token;
 mod uuid;
 
 pub use duration::{format_duration, parse_duration};
-pub use error::Error;
+pub use error::{Error, Limit};
 pub use hash::{rendezvous_order, Hash};
 pub use index::{DirEntry, EntryKind, FileIndex, FileRef, Slice};
 pub use locator::{Hint, Locator};

@@ -14,7 +14,36 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
-use crate::{Error, Hash, Locator, Pdh};
+use crate::{Error, Hash, Limit, Locator, Pdh, BLOCK_SIZE_MAX};
+
+// Limits, checked by `Manifest::parse` (and the path ones by `put_file`/`put_dir`), each
+// refused with an `Error::Limit` that names it. Parsing and every check cost time
+// linear in the text; memory is bounded by these. Values and reasons: doc/formats.md.
+
+/// Bytes of manifest text: 128 MiB, Arvados's default request size limit, so no client
+/// could send a larger one anyway.
+pub const TEXT_MAX: usize = 128 << 20;
+/// Lines (streams) of one manifest; the normalized form has one per directory.
+pub const STREAMS_MAX: usize = 1_000_000;
+/// Files of one manifest: twice the 1,000,000 measured in doc/formats.md (~392 bytes a
+/// file parsed and indexed, so at most ~750 MiB).
+pub const FILES_MAX: usize = 2_000_000;
+/// Segments (runs of one block) of all files of one manifest, counted as the parser
+/// cuts file tokens at block boundaries: a token spanning k blocks is k segments, so
+/// this bounds the memory a short text can ask for.
+pub const SEGMENTS_MAX: usize = 4_000_000;
+/// Bytes of the full paths of every file token (and `\056` marker), added up: each
+/// file keeps its full path, so this bounds the memory of paths whose directory is long
+/// but written once per stream.
+pub const PATH_BYTES_MAX: usize = 256 << 20;
+/// Directory levels of one path (`a/b/c` is 3).
+pub const PATH_DEPTH_MAX: usize = 1_000;
+/// Bytes of one path (without `./`): Linux's PATH_MAX, the longest path a program can
+/// open by name, so `keep get` can always write what a collection holds.
+pub const PATH_LEN_MAX: usize = 4_096;
+/// Bytes of one file or directory name (after unescaping): four times Linux's NAME_MAX
+/// (255), so a name of 255 UTF-16 units from another system (≤ 765 bytes) fits.
+pub const NAME_MAX: usize = 1_024;
 
 /// A run of bytes of one block that a file is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,7 +63,11 @@ pub struct ManifestFile {
 
 impl ManifestFile {
     pub fn size(&self) -> u64 {
-        self.segments.iter().map(|s| s.len).sum()
+        // cannot overflow within the limits (segments × block size < 2^53); saturate
+        // rather than panic if a caller builds something bigger
+        self.segments
+            .iter()
+            .fold(0u64, |a, s| a.saturating_add(s.len))
     }
 }
 
@@ -48,12 +81,19 @@ pub struct Manifest {
     dirs: BTreeSet<String>,
 }
 
-/// Escapes a file or directory name for a manifest: bytes below 0x21, `:` and `\`
-/// become `\ooo` (3-digit octal).
+/// Whether a character must be written `\ooo` in a manifest: every character the
+/// parser refuses raw (bytes below 0x20 and DEL), space (it separates tokens), `:` (it
+/// separates a file token's fields) and `\` (it starts an escape).
+fn must_escape(c: char) -> bool {
+    (c as u32) < 0x21 || c == '\x7f' || c == ':' || c == '\\'
+}
+
+/// Escapes a file or directory name for a manifest: bytes below 0x21, DEL, `:` and `\`
+/// become `\ooo` (3-digit octal). `/` is kept: it separates the levels of a path.
 pub fn escape_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
-        if (c as u32) < 0x21 || c == ':' || c == '\\' {
+        if must_escape(c) {
             let _ = write!(out, "\\{:03o}", c as u32);
         } else {
             out.push(c);
@@ -95,26 +135,85 @@ pub fn unescape_name(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "the unescaped name is not valid UTF-8".to_string())
 }
 
-/// Checks a relative path (`a/b/c`, no leading `./`): no empty, `.` or `..` components, no NUL.
+/// A path as an error message quotes it: at most 80 bytes.
+fn shorten(s: &str) -> String {
+    if s.len() <= 80 {
+        return s.to_string();
+    }
+    let mut cut = 77;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &s[..cut])
+}
+
+/// Checks a relative path (`a/b/c`, no leading `./`): no empty, `.` or `..` components,
+/// no NUL, within [`PATH_LEN_MAX`], [`PATH_DEPTH_MAX`] and [`NAME_MAX`]. One pass.
 pub(crate) fn check_path(path: &str) -> Result<(), Error> {
     let err = |why| Error::Path {
-        path: path.to_string(),
+        path: shorten(path),
         why,
     };
     if path.is_empty() {
         return Err(err("the path is empty"));
     }
+    if path.len() > PATH_LEN_MAX {
+        return Err(Error::limit(
+            Limit::PathLength,
+            format!("path {:?} ({} bytes)", shorten(path), path.len()),
+        ));
+    }
     if path.contains('\0') {
         return Err(err("NUL is not allowed in a name"));
     }
-    for comp in path.split('/') {
+    for (depth, comp) in path.split('/').enumerate() {
+        if depth >= PATH_DEPTH_MAX {
+            return Err(Error::limit(
+                Limit::PathDepth,
+                format!("path {:?}", shorten(path)),
+            ));
+        }
         match comp {
             "" => return Err(err("empty path component (a doubled or trailing '/')")),
             "." | ".." => return Err(err("'.' and '..' are not allowed as names")),
+            c if c.len() > NAME_MAX => {
+                return Err(Error::limit(
+                    Limit::NameLength,
+                    format!("name {:?} ({} bytes)", shorten(c), c.len()),
+                ))
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Where a manifest error is: `manifest line 3, token 2 ("0:4:x")`.
+fn at(line: usize, token: usize, text: &str) -> String {
+    if token == 0 {
+        format!("manifest line {line}")
+    } else {
+        format!("manifest line {line}, token {token} ({:?})", shorten(text))
+    }
+}
+
+/// A path error found at a line and token: limits keep their kind, the rest become
+/// manifest errors.
+fn at_token(e: Error, line: usize, token: usize, text: &str) -> Error {
+    match e {
+        Error::Limit { limit, at: what } => Error::Limit {
+            limit,
+            at: format!("{}: {what}", at(line, token, text)),
+        },
+        e => Error::manifest(line, token, text, e.to_string()),
+    }
+}
+
+/// What one parse has used of the limits that count across lines.
+#[derive(Default)]
+struct Used {
+    segments: usize,
+    path_bytes: usize,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -142,15 +241,23 @@ impl Manifest {
         Self::default()
     }
 
-    /// Parses any valid manifest text. Errors say which line and token and why.
+    /// Parses any valid manifest text within the limits (see the constants of this
+    /// module). Errors say which line and token and why. Time and memory are linear in
+    /// the text.
     pub fn parse(text: &str) -> Result<Manifest, Error> {
         let mut m = Manifest::new();
-        if text.is_empty() {
-            return Ok(m);
+        if text.len() > TEXT_MAX {
+            return Err(Error::limit(
+                Limit::ManifestText,
+                format!("manifest of {} bytes", text.len()),
+            ));
         }
-        let line_count = text.split_inclusive('\n').count();
+        let mut used = Used::default();
         for (i, raw) in text.split_inclusive('\n').enumerate() {
             let lineno = i + 1;
+            if lineno > STREAMS_MAX {
+                return Err(Error::limit(Limit::ManifestStreams, at(lineno, 0, "")));
+            }
             let Some(line) = raw.strip_suffix('\n') else {
                 return Err(Error::manifest(
                     lineno,
@@ -159,14 +266,79 @@ impl Manifest {
                     "the last line must end with a newline",
                 ));
             };
-            debug_assert!(lineno <= line_count);
-            m.parse_stream(lineno, line)?;
+            m.parse_stream(lineno, line, &mut used)?;
         }
         m.check_file_dir_clash()?;
         Ok(m)
     }
 
-    fn parse_stream(&mut self, lineno: usize, line: &str) -> Result<(), Error> {
+    /// Parses `text` and returns the collection with its normalized text, having
+    /// checked that the normalized text parses back to the same collection: what the
+    /// API stores (see [`Manifest::to_checked_text`]).
+    pub fn parse_normalized(text: &str) -> Result<(Manifest, String), Error> {
+        let m = Manifest::parse(text)?;
+        let norm = m.to_checked_text()?;
+        Ok((m, norm))
+    }
+
+    /// The normalized text, checked to parse back to this same collection (same files
+    /// with the same bytes and locators, same directories). Store only what this
+    /// returns: an error means nothing may be stored. A normalized text over a limit
+    /// (normalizing can lengthen a manifest: each directory gets its own line and
+    /// locators) is an [`Error::Limit`]; any other difference is an
+    /// [`Error::RoundTrip`] (a bug in this crate).
+    pub fn to_checked_text(&self) -> Result<String, Error> {
+        let text = self.to_text();
+        let back = Manifest::parse(&text).map_err(|e| match e {
+            Error::Limit { limit, at } => Error::Limit {
+                limit,
+                at: format!("the normalized manifest: {at}"),
+            },
+            e => Error::RoundTrip { why: e.to_string() },
+        })?;
+        self.same_collection(&back)
+            .map_err(|why| Error::RoundTrip { why })?;
+        Ok(text)
+    }
+
+    /// Whether `other` holds the same files (same bytes of the same locators, hints
+    /// included) and the same directories.
+    fn same_collection(&self, other: &Manifest) -> Result<(), String> {
+        if self.files.len() != other.files.len() {
+            return Err(format!(
+                "{} files became {}",
+                self.files.len(),
+                other.files.len()
+            ));
+        }
+        for ((p, f), (q, g)) in self.files.iter().zip(other.files.iter()) {
+            if p != q {
+                return Err(format!("file {:?} became {:?}", shorten(p), shorten(q)));
+            }
+            let runs = |m: &Manifest, f: &ManifestFile| -> Vec<(Option<Locator>, u64, u64)> {
+                f.segments
+                    .iter()
+                    .map(|s| (m.blocks.get(s.block as usize).cloned(), s.offset, s.len))
+                    .collect()
+            };
+            if runs(self, f) != runs(other, g) {
+                return Err(format!("the content of {:?} changed", shorten(p)));
+            }
+        }
+        for d in &self.dirs {
+            if !other.is_dir(d) {
+                return Err(format!("directory {:?} was lost", shorten(d)));
+            }
+        }
+        for d in &other.dirs {
+            if !self.is_dir(d) {
+                return Err(format!("directory {:?} appeared", shorten(d)));
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_stream(&mut self, lineno: usize, line: &str, used: &mut Used) -> Result<(), Error> {
         if line.is_empty() {
             return Err(Error::manifest(
                 lineno,
@@ -190,7 +362,7 @@ impl Manifest {
         let dir = if stream == "." {
             String::new()
         } else if let Some(rest) = stream.strip_prefix("./") {
-            check_path(rest).map_err(|e| Error::manifest(lineno, 1, name_tok, e.to_string()))?;
+            check_path(rest).map_err(|e| at_token(e, lineno, 1, name_tok))?;
             rest.to_string()
         } else {
             return Err(Error::manifest(
@@ -202,7 +374,11 @@ impl Manifest {
         };
 
         // locators, then files
-        let mut stream_blocks: Vec<(u32, u64)> = Vec::new(); // (block id, stream offset)
+        // (block id, stream offset) of the blocks that hold bytes: empty blocks add
+        // nothing to the stream, and leaving them out keeps cutting a file token linear
+        // in the segments it makes
+        let mut stream_blocks: Vec<(u32, u64)> = Vec::new();
+        let mut saw_locator = false;
         let mut stream_len: u64 = 0;
         let mut saw_file = false;
         for (ti, tok) in tokens {
@@ -227,8 +403,14 @@ impl Manifest {
                     .parse()
                     .map_err(|e: Error| Error::manifest(lineno, ti, tok, e.to_string()))?;
                 let size = loc.size;
+                if size > BLOCK_SIZE_MAX {
+                    return Err(Error::limit(Limit::BlockSize, at(lineno, ti, tok)));
+                }
                 let id = self.intern(loc);
-                stream_blocks.push((id, stream_len));
+                saw_locator = true;
+                if size > 0 {
+                    stream_blocks.push((id, stream_len));
+                }
                 stream_len = stream_len.checked_add(size).ok_or_else(|| {
                     Error::manifest(
                         lineno,
@@ -239,7 +421,7 @@ impl Manifest {
                 })?;
                 continue;
             }
-            if stream_blocks.is_empty() {
+            if !saw_locator {
                 return Err(Error::manifest(
                     lineno,
                     ti,
@@ -280,6 +462,10 @@ impl Manifest {
                     ));
                 }
                 if !dir.is_empty() {
+                    used.path_bytes += dir.len();
+                    if used.path_bytes > PATH_BYTES_MAX {
+                        return Err(Error::limit(Limit::ManifestPathBytes, at(lineno, ti, tok)));
+                    }
                     self.dirs.insert(dir.clone());
                 }
                 continue;
@@ -287,32 +473,44 @@ impl Manifest {
             if name.contains('\0') || name.is_empty() {
                 return Err(Error::manifest(lineno, ti, tok, "empty file name"));
             }
+            used.path_bytes += dir.len() + 1 + name.len();
+            if used.path_bytes > PATH_BYTES_MAX {
+                return Err(Error::limit(Limit::ManifestPathBytes, at(lineno, ti, tok)));
+            }
             let path = join(&dir, &name);
-            check_path(&path).map_err(|e| Error::manifest(lineno, ti, tok, e.to_string()))?;
+            check_path(&path).map_err(|e| at_token(e, lineno, ti, tok))?;
+            if self.files.len() >= FILES_MAX && !self.files.contains_key(&path) {
+                return Err(Error::limit(Limit::ManifestFiles, at(lineno, ti, tok)));
+            }
             let file = self.files.entry(path).or_default();
-            // cut [pos, end) into per-block segments
+            // cut [pos, end) into per-block segments: one step per segment made
             let first = stream_blocks
                 .partition_point(|&(_, off)| off <= pos)
                 .saturating_sub(1);
-            let mut at = pos;
-            for &(id, boff) in &stream_blocks[first..] {
-                if at >= end {
+            let mut here = pos;
+            for &(id, boff) in stream_blocks.get(first..).unwrap_or_default() {
+                if here >= end {
                     break;
                 }
-                let bsize = self.blocks[id as usize].size;
-                if boff + bsize <= at {
+                let bsize = self.blocks.get(id as usize).map_or(0, |b| b.size);
+                let bend = boff.saturating_add(bsize);
+                if bend <= here {
                     continue;
                 }
-                let take = (boff + bsize).min(end) - at;
+                used.segments += 1;
+                if used.segments > SEGMENTS_MAX {
+                    return Err(Error::limit(Limit::ManifestSegments, at(lineno, ti, tok)));
+                }
+                let take = bend.min(end) - here;
                 push_segment(
                     &mut file.segments,
                     FileSegment {
                         block: id,
-                        offset: at - boff,
+                        offset: here - boff,
                         len: take,
                     },
                 );
-                at += take;
+                here += take;
             }
         }
         if !saw_file {
@@ -326,25 +524,37 @@ impl Manifest {
         Ok(())
     }
 
+    /// No path is both a file and a directory. One pass over every path: each
+    /// component is looked up once in a map keyed by (parent, name), so the cost is
+    /// linear in the paths' length (it was quadratic in their depth).
     fn check_file_dir_clash(&self) -> Result<(), Error> {
-        for path in self.files.keys() {
-            let mut p = parent(path);
-            while !p.is_empty() {
-                if self.files.contains_key(p) {
-                    return Err(Error::Path {
-                        path: p.to_string(),
-                        why: "is both a file and a directory",
-                    });
+        // (parent node, name) -> (node, is a file); node 0 is the root
+        let mut nodes: HashMap<(usize, &str), (usize, bool)> = HashMap::new();
+        let clash = |path: &str| Error::Path {
+            path: shorten(path),
+            why: "is both a file and a directory",
+        };
+        let paths = self
+            .files
+            .keys()
+            .map(|p| (p.as_str(), true))
+            .chain(self.dirs.iter().map(|d| (d.as_str(), false)));
+        for (path, is_file) in paths {
+            let mut parent = 0usize;
+            let mut end = 0usize;
+            let mut comps = path.split('/').peekable();
+            while let Some(comp) = comps.next() {
+                end += comp.len();
+                let last = comps.peek().is_none();
+                let want_file = last && is_file;
+                let next_id = nodes.len() + 1;
+                let &mut (id, was_file) =
+                    nodes.entry((parent, comp)).or_insert((next_id, want_file));
+                if was_file != want_file {
+                    return Err(clash(path.get(..end).unwrap_or(path)));
                 }
-                p = parent(p);
-            }
-        }
-        for d in &self.dirs {
-            if self.files.contains_key(d) {
-                return Err(Error::Path {
-                    path: d.clone(),
-                    why: "is both a file and a directory",
-                });
+                parent = id;
+                end += 1;
             }
         }
         Ok(())
@@ -393,7 +603,9 @@ impl Manifest {
     }
 
     pub fn total_size(&self) -> u64 {
-        self.files.values().map(|f| f.size()).sum()
+        self.files
+            .values()
+            .fold(0u64, |a, f| a.saturating_add(f.size()))
     }
 
     /// Adds (or replaces) a file made of `(locator, offset, len)` runs.
@@ -419,8 +631,17 @@ impl Manifest {
                 why: "is a directory",
             });
         }
+        if self.files.len() >= FILES_MAX && !self.files.contains_key(path) {
+            return Err(Error::limit(
+                Limit::ManifestFiles,
+                format!("adding {:?}", shorten(path)),
+            ));
+        }
         let mut segs = Vec::new();
         for (loc, offset, len) in runs {
+            if loc.size > BLOCK_SIZE_MAX {
+                return Err(Error::limit(Limit::BlockSize, format!("{loc:?}")));
+            }
             if offset.checked_add(len).is_none_or(|e| e > loc.size) {
                 return Err(Error::Path {
                     path: path.to_string(),
@@ -531,7 +752,9 @@ impl Manifest {
             by_dir.entry(d).or_default();
         }
         let loc_text = |id: u32| {
-            let l = &self.blocks[id as usize];
+            let Some(l) = self.blocks.get(id as usize) else {
+                return String::new();
+            };
             if stripped {
                 format!("{}+{}", l.hash, l.size)
             } else {
@@ -560,7 +783,9 @@ impl Manifest {
                     let base = *block_pos.entry(s.block).or_insert_with(|| {
                         stream_blocks.push(s.block);
                         let at = stream_len;
-                        stream_len += self.blocks[s.block as usize].size;
+                        stream_len = stream_len.saturating_add(
+                            self.blocks.get(s.block as usize).map_or(0, |b| b.size),
+                        );
                         at
                     });
                     let pos = base + s.offset;
