@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::db::{b, s, table_of, Obj};
-use crate::groups::{check_new_owner, set_trashed, unique_name};
+use crate::groups::{check_new_owner, check_owner_change, set_trashed, unique_name};
 use crate::http::{body_obj, check_keys, check_name, opt_str, opt_time, short, Ctx};
 use crate::list::{truthy, ListParams};
 use crate::perm::{Perms, MANAGE, READ, WRITE};
@@ -376,7 +376,7 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let req_m = check_manifest(core, &ctx.caller, &text)?;
     let replace = replace_files_param(ctx)?;
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let m = match &replace {
         Some(ops) => apply_replace(core, &p, &Manifest::new(), Some(&req_m), ops)?,
@@ -642,7 +642,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         None => None,
     };
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_current_for_write(core, ctx, &p)?;
     // optimistic concurrency: change only the version the caller read, named by its
@@ -671,7 +671,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     apply(&mut new, &patch)?;
     if let Some(o) = patch.get("owner_uuid").and_then(Value::as_str) {
         if o != s(&cur, "owner_uuid") {
-            check_new_owner(core, &p, o)?;
+            check_owner_change(core, &p, &ctx.id, s(&cur, "owner_uuid"), o)?;
             new.insert("owner_uuid".into(), json!(o));
         }
     }
@@ -728,7 +728,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 
 fn trash_or_untrash(core: &Core, ctx: &Ctx, trashed: bool) -> Result<Value, Error> {
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_current_for_write(core, ctx, &p)?;
     let mut new = cur.clone();

@@ -1,8 +1,8 @@
 //! Prometheus metrics, rendered by hand in the text exposition format.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -12,11 +12,10 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe(&self, method: &str, status: u16, secs: f64) {
-        if let Ok(mut m) = self.requests.lock() {
-            let e = m.entry((method.to_string(), status)).or_insert((0, 0.0));
-            e.0 += 1;
-            e.1 += secs;
-        }
+        let mut m = self.requests.lock();
+        let e = m.entry((method.to_string(), status)).or_insert((0, 0.0));
+        e.0 += 1;
+        e.1 += secs;
     }
 
     pub fn render(&self) -> String {
@@ -25,10 +24,12 @@ impl Metrics {
             "# HELP keep_api_requests_total API requests answered, by method and status.\n",
         );
         out.push_str("# TYPE keep_api_requests_total counter\n");
-        let snapshot: Vec<((String, u16), (u64, f64))> = match self.requests.lock() {
-            Ok(m) => m.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            Err(_) => Vec::new(),
-        };
+        let snapshot: Vec<((String, u16), (u64, f64))> = self
+            .requests
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         for ((m, s), (n, _)) in &snapshot {
             let _ = writeln!(
                 out,

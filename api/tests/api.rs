@@ -974,3 +974,52 @@ async fn pagination_over_2500_collections() {
     assert_eq!(l["items"].as_array().unwrap().len(), 1000);
     assert_eq!(l["items_available"], 2500);
 }
+
+/// Issue 11 item 3: a timestamp with a multibyte time zone used to panic inside the
+/// write lock, poisoning it: every later write answered 500 until a restart.
+#[tokio::test]
+async fn bad_timestamp_is_422_and_writes_go_on() {
+    let s = start().await;
+    let (_alice, at) = s.user("alice").await;
+    for bad in [
+        "2030-01-01T00:00:00+€00",
+        "2030-01-01T00:00:00.€Z",
+        "9999-12-31T00:00:00Z",
+    ] {
+        let (st, e) = s
+            .post(
+                "/arvados/v1/collections",
+                &at,
+                json!({"collection": {"name": "x", "trash_at": bad}}),
+            )
+            .await;
+        assert_eq!(st, 422, "{bad}: {e}");
+        let msg = e["errors"][0].as_str().unwrap();
+        assert!(
+            msg.contains("trash_at") && msg.contains("RFC 3339") || msg.contains("years"),
+            "{msg}"
+        );
+    }
+    let c = s.collection(&at, "after", None, b"data").await;
+    let path = format!("/arvados/v1/collections/{}", c["uuid"].as_str().unwrap());
+    let (st, e) = s
+        .patch(
+            &path,
+            &at,
+            json!({"collection": {"delete_at": "2030-01-01T00:00:00+€00"}}),
+        )
+        .await;
+    assert_eq!(st, 422, "{e}");
+    let (st, e) = s
+        .patch(&path, &at, json!({"collection": {"name": "renamed"}}))
+        .await;
+    assert_eq!(st, 200, "{e}");
+    let (st, e) = s
+        .post(
+            "/arvados/v1/groups",
+            &at,
+            json!({"group": {"name": "p", "group_class": "project"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{e}");
+}

@@ -378,3 +378,83 @@ async fn public_and_home_sharing() {
         .await;
     assert_eq!(st, 404);
 }
+
+/// Issue 11 item 4: an owner change needs can_write on the old owner as well as on the
+/// new one — for collections, projects and links alike. A writer (or manager) of an
+/// object cannot take it from its owner.
+#[tokio::test]
+async fn owner_change_needs_write_on_the_old_owner() {
+    let s = start().await;
+    let (alice, at) = s.user("alice").await;
+    let (bob, bt) = s.user("bob").await;
+    // bob may write alice's collection, and manage her project
+    let c = s.collection(&at, "c", None, b"alice's").await;
+    let cu = c["uuid"].as_str().unwrap().to_string();
+    link(&s, &at, &bob, "can_write", &cu).await;
+    let p = s.project(&at, "P", None).await;
+    link(&s, &at, &bob, "can_manage", &p).await;
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/collections/{cu}"),
+            &bt,
+            json!({"collection": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["errors"][0].as_str().unwrap().contains("current owner"),
+        "{e}"
+    );
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/groups/{p}"),
+            &bt,
+            json!({"group": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // alice still owns both and reads them
+    let (st, c2) = s.get(&format!("/arvados/v1/collections/{cu}"), &at).await;
+    assert_eq!((st, &c2["owner_uuid"]), (200, &json!(alice)));
+    let (st, p2) = s.get(&format!("/arvados/v1/groups/{p}"), &at).await;
+    assert_eq!((st, &p2["owner_uuid"]), (200, &json!(alice)));
+    // a link alice made on the project: its manager bob may edit it, not take it
+    let (st, l) = s
+        .post(
+            "/arvados/v1/links",
+            &at,
+            json!({"link": {"link_class": "tag", "name": "t", "tail_uuid": alice, "head_uuid": p}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{l}");
+    let lu = l["uuid"].as_str().unwrap();
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/links/{lu}"),
+            &bt,
+            json!({"link": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // with write on both owners a move is fine: bob moves the collection from P
+    // (which he manages) to his home
+    let c3 = s.collection(&at, "in-p", Some(&p), b"in p").await;
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/collections/{}", c3["uuid"].as_str().unwrap()),
+            &bt,
+            json!({"collection": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{e}");
+    // and alice moves her collection into P and renames it in one update
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/collections/{cu}"),
+            &at,
+            json!({"collection": {"owner_uuid": p, "name": "moved"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{e}");
+    assert_eq!((&e["owner_uuid"], &e["name"]), (&json!(p), &json!("moved")));
+}
