@@ -72,8 +72,8 @@ fn signed_text(core: &Core, caller: &Caller, stored: &str) -> Result<String, Err
     }
     let mut m = Manifest::parse(stored)
         .map_err(|e| Error::Store(format!("a stored manifest no longer parses: {e}")))?;
-    let now = SystemTime::now();
-    m.map_locators(|l| core.cfg.signer.sign(l, &caller.token, now));
+    let expiry = caller.signature_expiry(core.cfg.signer.ttl());
+    m.map_locators(|l| core.cfg.signer.sign_until(l, &caller.token, expiry));
     Ok(m.to_text())
 }
 
@@ -457,7 +457,10 @@ pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     };
     let p = Perms::new(core, &ctx.caller)?;
     if table_of(&ctx.id) == Some(Table::Collections) {
-        let o = load(core, &p, &ctx.id, truthy(ctx.params.get("include_trash")))?;
+        // a sharing link reads the collection as it is: not once it is trashed
+        let include_trash =
+            truthy(ctx.params.get("include_trash")) && ctx.caller.sees_history(&ctx.id);
+        let o = load(core, &p, &ctx.id, include_trash)?;
         // as in Arvados: what the caller may do with it (keep-web refuses a write
         // before reading the body)
         let current = s(&o, "current_version_uuid") == s(&o, "uuid");
@@ -563,6 +566,12 @@ pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 
 /// Every version of a collection, oldest first, the current one last.
 pub fn versions(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
+    if !ctx.caller.sees_history(&ctx.id) {
+        return Err(Error::Forbidden(format!(
+            "this token shares collection {} as it is, not its history (its versions need a token whose scopes allow GET /arvados/v1/collections/{}/versions)",
+            ctx.id, ctx.id
+        )));
+    }
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load(core, &p, &ctx.id, true)?;
     let mut items = Vec::new();

@@ -24,6 +24,7 @@ pub mod db;
 mod error;
 mod groups;
 mod http;
+pub mod limits;
 mod links;
 mod list;
 mod metrics;

@@ -1023,3 +1023,244 @@ async fn bad_timestamp_is_422_and_writes_go_on() {
         .await;
     assert_eq!(st, 200, "{e}");
 }
+
+/// The expiry (Unix seconds) of every `+A` signature in a manifest.
+fn signature_expiries(manifest: &str) -> Vec<u64> {
+    manifest
+        .split([' ', '\n'])
+        .filter_map(|tok| tok.split_once("+A").map(|(_, a)| a))
+        .map(|a| {
+            let hex = a.split('@').nth(1).unwrap();
+            u64::from_str_radix(&hex[..8], 16).unwrap()
+        })
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Issue 11 item 5: a signed locator never outlives the token that asked for it; and
+/// `api_client_authorizations/current` is the cheap "is this token still valid" check
+/// keepstore makes (200 with the record, 401 once expired or revoked).
+#[tokio::test]
+async fn signatures_end_with_the_token_and_current_checks_validity() {
+    let s = start().await;
+    let (alice, at) = s.user("alice").await;
+    let c = s.collection(&at, "c", None, b"some bytes").await;
+    let path = format!("/arvados/v1/collections/{}", c["uuid"].as_str().unwrap());
+    // a token without expiry: the signer's TTL (an hour in these tests)
+    let (_, full) = s.get(&path, &at).await;
+    let exp = signature_expiries(full["manifest_text"].as_str().unwrap());
+    assert!(!exp.is_empty());
+    let now = unix_now();
+    assert!(
+        exp.iter().all(|&e| e >= now + 3500 && e <= now + 3700),
+        "{exp:?}"
+    );
+    // a token that expires in 10 minutes: signatures end with it
+    let until = now + 600;
+    let short = s
+        .token_for(
+            &alice,
+            json!({"expires_at": keep_api::time::format_ns(until as i64 * 1_000_000_000)}),
+        )
+        .await;
+    let (st, v) = s.get(&path, &short).await;
+    assert_eq!(st, 200, "{v}");
+    let exp = signature_expiries(v["manifest_text"].as_str().unwrap());
+    assert!(!exp.is_empty());
+    assert!(
+        exp.iter().all(|&e| e <= until),
+        "{exp:?} outlive the token ({until})"
+    );
+    // the validity check
+    let (st, cur) = s
+        .get("/arvados/v1/api_client_authorizations/current", &short)
+        .await;
+    assert_eq!(st, 200, "{cur}");
+    assert_eq!(cur["uuid"].as_str(), short.split('/').nth(1));
+    assert_eq!(cur["owner_uuid"], json!(alice));
+    assert!(cur["expires_at"].is_string(), "{cur}");
+    let expired = s
+        .token_for(&alice, json!({"expires_at": "2020-01-01T00:00:00Z"}))
+        .await;
+    let (st, _) = s
+        .get("/arvados/v1/api_client_authorizations/current", &expired)
+        .await;
+    assert_eq!(st, 401);
+    let (st, _) = s
+        .delete(
+            &format!(
+                "/arvados/v1/api_client_authorizations/{}",
+                short.split('/').nth(1).unwrap()
+            ),
+            &at,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = s
+        .get("/arvados/v1/api_client_authorizations/current", &short)
+        .await;
+    assert_eq!(st, 401);
+    // a sharing link (scoped to one collection) may still ask about itself
+    let cu = c["uuid"].as_str().unwrap();
+    let share = s
+        .token_for(
+            &alice,
+            json!({"scopes": [format!("GET /arvados/v1/collections/{cu}"), format!("GET /arvados/v1/collections/{cu}/")]}),
+        )
+        .await;
+    let (st, cur) = s
+        .get("/arvados/v1/api_client_authorizations/current", &share)
+        .await;
+    assert_eq!(st, 200, "{cur}");
+    assert_eq!(cur["scopes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        s.get("/arvados/v1/api_client_authorizations/current", "bogus")
+            .await
+            .0,
+        401
+    );
+}
+
+/// Sends a request head (and the start of a body) over a raw connection, without ever
+/// finishing the body, and returns the status line of the answer, or None when none
+/// came within 10 s. `extra` is sent after the head (e.g. a first chunk).
+async fn status_before_body(url: &str, head: &str, extra: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let _ = conn.write_all(extra).await;
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    let read = async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&got).to_string();
+    text.lines().next().map(str::to_string)
+}
+
+/// Issue 11 item 6: the API authenticates before it reads a body, and reads bodies
+/// within a per-endpoint limit (413 naming it) while streaming.
+#[tokio::test]
+async fn authentication_before_the_body_and_body_limits() {
+    let s = start().await;
+    let start_of_body = vec![b'x'; 64 << 10];
+    // no token, 300 MB declared: 401 while the client is still sending
+    let head = "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 300000000\r\n\r\n";
+    let line = status_before_body(&s.url, head, &start_of_body).await;
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains(" 401")),
+        "{line:?}"
+    );
+    // no token, chunked
+    let head = "POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut chunk = format!("{:x}\r\n", start_of_body.len()).into_bytes();
+    chunk.extend_from_slice(&start_of_body);
+    chunk.extend_from_slice(b"\r\n");
+    let line = status_before_body(&s.url, head, &chunk).await;
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains(" 401")),
+        "{line:?}"
+    );
+    // a wrong token is as cheap
+    let head = "POST /arvados/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Length: 300000000\r\n\r\n";
+    let line = status_before_body(&s.url, head, &start_of_body).await;
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains(" 401")),
+        "{line:?}"
+    );
+    // authenticated but over the endpoint's limit, declared: 413 at once
+    let head = format!("POST /arvados/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 300000000\r\n\r\n", s.admin);
+    let line = status_before_body(&s.url, &head, &start_of_body).await;
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains(" 413")),
+        "{line:?}"
+    );
+    let head = format!("POST /arvados/v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 300000000\r\n\r\n", s.admin);
+    let line = status_before_body(&s.url, &head, &start_of_body).await;
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains(" 413")),
+        "{line:?}"
+    );
+    // chunked, over the limit once read: 413 as soon as the limit is passed
+    let head = format!("POST /arvados/v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked\r\n\r\n", s.admin);
+    let mut body = Vec::new();
+    for _ in 0..24 {
+        body.extend_from_slice(&chunk);
+    }
+    let line = status_before_body(&s.url, &head, &body).await;
+    assert!(
+        line.as_deref().is_some_and(|l| l.contains(" 413")),
+        "{line:?}"
+    );
+    // the message names the limit
+    let big = json!({"group": {"name": "x", "group_class": "project", "description": "d".repeat(2 << 20)}});
+    let (st, e) = s.post("/arvados/v1/groups", &s.admin, big).await;
+    assert_eq!(st, 413, "{e}");
+    assert!(
+        e["errors"][0].as_str().unwrap().contains("1048576 bytes"),
+        "{e}"
+    );
+    // and the server goes on serving
+    let (st, _) = s.get("/arvados/v1/users/current", &s.admin).await;
+    assert_eq!(st, 200);
+}
+
+/// Issue 11 item 10: methods a client invents all count as `OTHER`, and routes are
+/// the router's templates, never raw paths: the number of series stays fixed.
+#[tokio::test]
+async fn metrics_labels_come_from_fixed_sets() {
+    let s = start().await;
+    for (i, m) in ["FOO", "BAR", "PROPFIND", "BREW"].iter().enumerate() {
+        let (st, _) = s
+            .req(
+                m,
+                &format!("/arvados/v1/collections/x{i}"),
+                Some(&s.admin),
+                None,
+            )
+            .await;
+        assert!(st >= 400, "{m}: {st}");
+    }
+    let c = s.collection(&s.admin, "c", None, b"x").await;
+    let (st, _) = s
+        .get(
+            &format!("/arvados/v1/collections/{}", c["uuid"].as_str().unwrap()),
+            &s.admin,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, m) = s.req("GET", "/metrics", Some(MGMT), None).await;
+    let m = m.as_str().unwrap();
+    for bad in [
+        "FOO",
+        "BAR",
+        "PROPFIND",
+        "BREW",
+        "/x0",
+        c["uuid"].as_str().unwrap(),
+    ] {
+        assert!(!m.contains(bad), "{bad} in the metrics:\n{m}");
+    }
+    assert!(m.contains("method=\"OTHER\""), "{m}");
+    assert!(m.contains("route=\"/arvados/v1/collections/{id}\""), "{m}");
+}

@@ -458,3 +458,54 @@ async fn owner_change_needs_write_on_the_old_owner() {
     assert_eq!(st, 200, "{e}");
     assert_eq!((&e["owner_uuid"], &e["name"]), (&json!(p), &json!("moved")));
 }
+
+/// Issue 11 item 12: a sharing link shares the collection as it is, not its history:
+/// no versions list, and nothing once the collection is trashed.
+#[tokio::test]
+async fn sharing_link_reads_the_collection_not_its_history() {
+    let s = start().await;
+    let (alice, at) = s.user("alice").await;
+    let c = s.collection(&at, "c", None, b"v1").await;
+    let cu = c["uuid"].as_str().unwrap().to_string();
+    let path = format!("/arvados/v1/collections/{cu}");
+    let (st, _) = s
+        .patch(&path, &at, json!({"collection": {"name": "c, v2"}}))
+        .await;
+    assert_eq!(st, 200);
+    let share = s
+        .token_for(
+            &alice,
+            json!({"scopes": [format!("GET /arvados/v1/collections/{cu}"), format!("GET /arvados/v1/collections/{cu}/")]}),
+        )
+        .await;
+    let (st, v) = s.get(&path, &share).await;
+    assert_eq!((st, &v["name"]), (200, &json!("c, v2")));
+    let (st, e) = s.get(&format!("{path}/versions"), &share).await;
+    assert_eq!(st, 403, "{e}");
+    // the owner sees the history, and so does a token scoped to read collections
+    let (st, vs) = s.get(&format!("{path}/versions"), &at).await;
+    assert_eq!((st, vs["items_available"].as_u64()), (200, Some(2)));
+    let reader = s
+        .token_for(&alice, json!({"scopes": ["GET /arvados/v1/collections/"]}))
+        .await;
+    assert_eq!(s.get(&format!("{path}/versions"), &reader).await.0, 200);
+    // past versions by their own UUID are outside the link's scope
+    let v1 = vs["items"][0]["uuid"].as_str().unwrap();
+    assert_eq!(
+        s.get(&format!("/arvados/v1/collections/{v1}"), &share)
+            .await
+            .0,
+        403
+    );
+    // trashed: gone for the link, include_trash or not; the owner still sees it
+    assert_eq!(s.delete(&path, &at).await.0, 200);
+    assert_eq!(s.get(&path, &share).await.0, 404);
+    assert_eq!(
+        s.get(&format!("{path}?include_trash=true"), &share).await.0,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("{path}?include_trash=true"), &at).await.0,
+        200
+    );
+}
