@@ -1264,3 +1264,109 @@ async fn metrics_labels_come_from_fixed_sets() {
     assert!(m.contains("method=\"OTHER\""), "{m}");
     assert!(m.contains("route=\"/arvados/v1/collections/{id}\""), "{m}");
 }
+
+/// Writes `tests/fixtures/v1-db.jsonl`: a database in the record format of commit
+/// 9b5b9cb (format 1: untyped JSON maps), for the migration test of the typed records.
+/// Run once: `KEEP_WRITE_V1_FIXTURE=1 cargo test -p keep-api --test api write_v1_fixture -- --ignored`.
+#[tokio::test]
+#[ignore = "writes a fixture; run by hand"]
+async fn write_v1_fixture() {
+    use keep_api::store::Table;
+    if std::env::var("KEEP_WRITE_V1_FIXTURE").is_err() {
+        return;
+    }
+    let s = start().await;
+    let (alice, at) = s.user("alice").await;
+    let (bob, bt) = s.user("bob").await;
+    let expiring = s
+        .token_for(&alice, json!({"expires_at": "2200-01-01T00:00:00Z"}))
+        .await;
+    let p = s.project(&at, "Project P", None).await;
+    let (st, _) = s
+        .patch(
+            &format!("/arvados/v1/groups/{p}"),
+            &at,
+            json!({"group": {"description": "a project", "properties": {"lab": "x", "n": 3}}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let sub = s.project(&at, "Sub", Some(&p)).await;
+    let (st, fg) = s
+        .post(
+            "/arvados/v1/groups",
+            &at,
+            json!({"group": {"name": "bams", "group_class": "filter", "properties": {"filters": [["collections.name", "like", "%.bam"]]}}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, role) = s
+        .post(
+            "/arvados/v1/groups",
+            &at,
+            json!({"group": {"name": "lab", "group_class": "role"}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let c = s.collection(&at, "reads.bam", Some(&p), b"hello v1").await;
+    let cu = c["uuid"].as_str().unwrap().to_string();
+    let m = manifest(&at, &[("new.txt", b"second file")]);
+    let (st, c2) = s
+        .patch(
+            &format!("/arvados/v1/collections/{cu}"),
+            &at,
+            json!({"collection": {"manifest_text": m, "properties": {"sample": "A1"}}, "replace_files": {"/dir/new.txt": "manifest_text/new.txt"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{c2}");
+    let t = s.collection(&at, "trashed", Some(&sub), b"bye").await;
+    let tu = t["uuid"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.delete(&format!("/arvados/v1/collections/{tu}"), &at)
+            .await
+            .0,
+        200
+    );
+    let (st, l1) = s
+        .post(
+            "/arvados/v1/links",
+            &at,
+            json!({"link": {"link_class": "permission", "name": "can_read", "tail_uuid": bob, "head_uuid": p}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, l2) = s
+        .post(
+            "/arvados/v1/links",
+            &at,
+            json!({"link": {"link_class": "tag", "name": "good", "tail_uuid": alice, "head_uuid": cu, "properties": {"why": "test"}}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let mut lines = vec![json!({
+        "about": "keep-api record format 1 (commit 9b5b9cb), written by api/tests/api.rs write_v1_fixture",
+        "tokens": {"admin": s.admin, "alice": at, "bob": bt, "alice_expiring": expiring},
+        "uuids": {"alice": alice, "bob": bob, "project": p, "subproject": sub,
+                  "filter_group": fg["uuid"], "role": role["uuid"], "collection": cu,
+                  "trashed": tu, "permission_link": l1["uuid"], "tag_link": l2["uuid"]},
+        "pdh": c2["portable_data_hash"],
+        "signing_key": KEY, "root_token": ROOT,
+    })
+    .to_string()];
+    // read the live database read-only (RocksDB allows it beside the writer)
+    let path = s.dir.path().join("db");
+    let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+    let db = rocksdb::DB::open_cf_for_read_only(&rocksdb::Options::default(), &path, &names, false)
+        .unwrap();
+    for t in Table::ALL {
+        let cf = db.cf_handle(t.name()).unwrap();
+        for item in db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (k, v) = item.unwrap();
+            lines.push(
+                json!({"table": t.name(), "key": hex::encode(&k), "value": hex::encode(&v)})
+                    .to_string(),
+            );
+        }
+    }
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-db.jsonl");
+    std::fs::write(&out, lines.join("\n") + "\n").unwrap();
+}
