@@ -214,9 +214,15 @@ fn main() -> Res<()> {
     Ok(())
 }
 
+/// One client per connection. Idle connections are dropped after 2 s, below the
+/// servers' keep-alive (actix: 5 s), as a well-behaved client does: reusing one the
+/// server is closing at that moment fails the request with "connection closed before
+/// message completed", a race of HTTP/1.1 keep-alive rather than a server fault (Go and
+/// urllib3 retry such a request; reqwest doesn't).
 fn client(timeout: Duration) -> Res<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .pool_max_idle_per_host(1)
+        .pool_idle_timeout(Duration::from_secs(2))
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
