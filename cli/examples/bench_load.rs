@@ -812,7 +812,9 @@ async fn mixed(a: MixedArgs) -> Res<bool> {
 // ---------------------------------------------------------------- write (faults)
 
 const MIB: u64 = 1 << 20;
-const SIZES: [u64; 4] = [0, 1, MIB, 70 * MIB];
+/// Each writer's sizes in turn (starting at its own index): 70 MiB (two blocks) once in
+/// eight, so that most writes are small and a round doesn't fill the disk.
+const SIZES: [u64; 8] = [0, 1, MIB, 70 * MIB, 0, 1, MIB, MIB];
 
 /// Chunk `k` (1 MiB, shorter at the end) of file `id`: the shared random pool with its
 /// first 32 bytes replaced by BLAKE3(id, k), so every file and every block differs.
