@@ -383,11 +383,11 @@ mod tests {
     fn bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("keep.toml");
-        fs::write(&cfg, "blob_signature_ttl = \"7 days\"\n").unwrap();
+        fs::write(&cfg, "blob_signature_ttl = \"7 fortnights\"\n").unwrap();
         let err = Config::load(dir.path(), Some(&cfg))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("7 days"), "{err}");
+        assert!(err.contains("7 fortnights"), "{err}");
         fs::write(&cfg, "[api]\nlisten = \"nope\"\n").unwrap();
         let err = Config::load(dir.path(), Some(&cfg))
             .unwrap_err()
