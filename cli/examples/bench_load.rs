@@ -355,8 +355,38 @@ struct KindStats {
     examples: BTreeMap<String, u64>,
 }
 
+/// An error message with the parts that differ between requests (UUIDs, URLs) taken
+/// out, so that one cause counts as one line of the report.
+fn error_class(what: &str) -> String {
+    let cut = what.find(" (http").map_or(what, |i| &what[..i]);
+    let b = cut.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let is_uuid = |w: &[u8]| {
+        w.len() == 27
+            && w[5] == b'-'
+            && w[11] == b'-'
+            && w.iter()
+                .enumerate()
+                .all(|(i, &c)| i == 5 || i == 11 || alnum(c))
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if i + 27 <= b.len() && is_uuid(&b[i..i + 27]) {
+            out.push_str("<uuid>");
+            i += 27;
+        } else {
+            let ch = cut[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
 impl KindStats {
     fn error(&mut self, what: String) {
+        let what = error_class(&what);
         self.errors += 1;
         if self.examples.len() < 8 || self.examples.contains_key(&what) {
             *self.examples.entry(what).or_default() += 1;
