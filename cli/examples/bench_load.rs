@@ -1653,3 +1653,58 @@ fn splice(a: &SpliceArgs) -> Res<()> {
     std::fs::write(&a.doc, out)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_class_drops_uuids_and_urls() {
+        let a = "502 Bad Gateway: upstream: API request /arvados/v1/collections/zzzzz-4zz18-wbykagmg583ejri: error sending request for url (http://127.0.0.1:1/x)";
+        assert_eq!(
+            error_class(a),
+            "502 Bad Gateway: upstream: API request /arvados/v1/collections/<uuid>: error sending request for url"
+        );
+        assert_eq!(
+            error_class("206 instead of 200 — é"),
+            "206 instead of 200 — é"
+        );
+    }
+
+    #[test]
+    fn locators_once_each_with_sizes() {
+        let h = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+        let m = format!(". {h}+3+Aabc@6a000000 {h}+3 0:6:a\\040b\n./d {h}+3 0:3:c\n");
+        let (mut seen, mut out) = (HashSet::new(), Vec::new());
+        manifest_locators(&m, &mut seen, &mut out);
+        assert_eq!(out, vec![(format!("{h}+3+Aabc@6a000000"), 3)]);
+    }
+
+    #[test]
+    fn splice_adds_then_replaces_each_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let (doc, text) = (dir.path().join("b.md"), dir.path().join("t.md"));
+        std::fs::write(&doc, "# B\n\n## Where\n\ny\n").unwrap();
+        let run = |part: &str, body: &str| {
+            std::fs::write(&text, body).unwrap();
+            splice(&SpliceArgs {
+                doc: doc.clone(),
+                part: part.into(),
+                text: text.clone(),
+            })
+            .unwrap();
+            std::fs::read_to_string(&doc).unwrap()
+        };
+        run("load", "L1");
+        run("faults", "F1");
+        let out = run("load", "L2");
+        assert!(
+            out.starts_with("# B\n\n## Where\n\ny\n\n## Load and faults\n"),
+            "{out}"
+        );
+        assert!(!out.contains("L1"), "{out}");
+        let (l, f) = (out.find("L2").unwrap(), out.find("F1").unwrap());
+        assert!(l < f, "{out}");
+        assert_eq!(out.matches(SECTION).count(), 1, "{out}");
+    }
+}
