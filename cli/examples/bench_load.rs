@@ -355,8 +355,38 @@ struct KindStats {
     examples: BTreeMap<String, u64>,
 }
 
+/// An error message with the parts that differ between requests (UUIDs, URLs) taken
+/// out, so that one cause counts as one line of the report.
+fn error_class(what: &str) -> String {
+    let cut = what.find(" (http").map_or(what, |i| &what[..i]);
+    let b = cut.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let is_uuid = |w: &[u8]| {
+        w.len() == 27
+            && w[5] == b'-'
+            && w[11] == b'-'
+            && w.iter()
+                .enumerate()
+                .all(|(i, &c)| i == 5 || i == 11 || alnum(c))
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if i + 27 <= b.len() && is_uuid(&b[i..i + 27]) {
+            out.push_str("<uuid>");
+            i += 27;
+        } else {
+            let ch = cut[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
 impl KindStats {
     fn error(&mut self, what: String) {
+        let what = error_class(&what);
         self.errors += 1;
         if self.examples.len() < 8 || self.examples.contains_key(&what) {
             *self.examples.entry(what).or_default() += 1;
@@ -1622,4 +1652,59 @@ fn splice(a: &SpliceArgs) -> Res<()> {
     };
     std::fs::write(&a.doc, out)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_class_drops_uuids_and_urls() {
+        let a = "502 Bad Gateway: upstream: API request /arvados/v1/collections/zzzzz-4zz18-wbykagmg583ejri: error sending request for url (http://127.0.0.1:1/x)";
+        assert_eq!(
+            error_class(a),
+            "502 Bad Gateway: upstream: API request /arvados/v1/collections/<uuid>: error sending request for url"
+        );
+        assert_eq!(
+            error_class("206 instead of 200 — é"),
+            "206 instead of 200 — é"
+        );
+    }
+
+    #[test]
+    fn locators_once_each_with_sizes() {
+        let h = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+        let m = format!(". {h}+3+Aabc@6a000000 {h}+3 0:6:a\\040b\n./d {h}+3 0:3:c\n");
+        let (mut seen, mut out) = (HashSet::new(), Vec::new());
+        manifest_locators(&m, &mut seen, &mut out);
+        assert_eq!(out, vec![(format!("{h}+3+Aabc@6a000000"), 3)]);
+    }
+
+    #[test]
+    fn splice_adds_then_replaces_each_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let (doc, text) = (dir.path().join("b.md"), dir.path().join("t.md"));
+        std::fs::write(&doc, "# B\n\n## Where\n\ny\n").unwrap();
+        let run = |part: &str, body: &str| {
+            std::fs::write(&text, body).unwrap();
+            splice(&SpliceArgs {
+                doc: doc.clone(),
+                part: part.into(),
+                text: text.clone(),
+            })
+            .unwrap();
+            std::fs::read_to_string(&doc).unwrap()
+        };
+        run("load", "L1");
+        run("faults", "F1");
+        let out = run("load", "L2");
+        assert!(
+            out.starts_with("# B\n\n## Where\n\ny\n\n## Load and faults\n"),
+            "{out}"
+        );
+        assert!(!out.contains("L1"), "{out}");
+        let (l, f) = (out.find("L2").unwrap(), out.find("F1").unwrap());
+        assert!(l < f, "{out}");
+        assert_eq!(out.matches(SECTION).count(), 1, "{out}");
+    }
 }
