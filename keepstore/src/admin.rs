@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::get::parse_locator;
-use crate::{auth, unix_now, Error, Keepstore};
+use keep_format::time::unix_now;
+
+use crate::{auth, Error, Keepstore};
 
 fn require_admin(req: &HttpRequest, ks: &Keepstore) -> Result<(), Error> {
     auth::require_exact(
@@ -106,6 +108,8 @@ async fn index(
 #[derive(Serialize)]
 struct Mount {
     uuid: String,
+    /// `directory` or `s3`.
+    kind: &'static str,
     path: String,
     read_only: bool,
     free_bytes: u64,
@@ -127,6 +131,7 @@ pub(crate) async fn mounts(
             v.index("", &mut |_, _| n += 1)?;
             out.push(Mount {
                 uuid: v.id().to_string(),
+                kind: v.kind(),
                 path: v.path(),
                 read_only: v.read_only(),
                 free_bytes: space.free,

@@ -24,7 +24,7 @@ pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -118,13 +118,6 @@ pub(crate) struct Inner {
     pub trash_check_interval: Duration,
     pub tokens: Option<tokencheck::TokenChecker>,
     pub metrics: Metrics,
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Keepstore {
@@ -250,7 +243,7 @@ impl Keepstore {
     pub async fn sweep_trash(&self) -> Result<usize, Error> {
         let vols = self.inner.volumes.clone();
         tokio::task::spawn_blocking(move || {
-            let now = unix_now();
+            let now = keep_format::time::unix_now();
             let mut n = 0;
             let mut first_err = None;
             for v in &vols {

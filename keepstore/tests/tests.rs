@@ -6,5 +6,7 @@ mod admin;
 mod common;
 mod limits;
 mod put_get;
+mod s3;
 mod tokens;
 mod verify;
+mod volumes;

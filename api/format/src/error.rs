@@ -26,7 +26,9 @@ pub enum Error {
         why: String,
     },
     #[error("invalid duration {got:?}: {why}")]
-    Duration { got: String, why: &'static str },
+    Duration { got: String, why: String },
+    #[error("invalid timestamp {got:?}: {why}")]
+    Time { got: String, why: String },
     #[error("invalid path {path:?}: {why}")]
     Path { path: String, why: &'static str },
     /// A WebDAV request body (PROPFIND, PROPPATCH, LOCK) that can't be used.

@@ -13,10 +13,16 @@
 //! | [`Token`] | `v2/<uuid>/<secret>` or a bare secret |
 //! | [`Manifest`] | the Arvados manifest text, BLAKE3 locators |
 //!
+//! | [`time::Timestamp`] | RFC 3339, `2026-11-22T02:13:05.123456789Z` |
+//! | [`duration`] | `90s`, `12h`, `7d`, `2w`, `1h30m` (one grammar for every flag and key) |
+//!
+//! Small helpers every crate needs live here once: [`time`] (RFC 3339, HTTP dates,
+//! `unix_now`), [`duration`], [`secret::ct_eq`], [`UuidKind::of`].
+//!
 //! See `doc/formats.md` for worked examples.
 
 pub mod dav;
-mod duration;
+pub mod duration;
 mod error;
 mod hash;
 mod index;
@@ -24,7 +30,9 @@ mod locator;
 mod manifest;
 pub mod outboard;
 mod pdh;
+pub mod secret;
 mod signature;
+pub mod time;
 mod token;
 mod uuid;
 

@@ -43,6 +43,46 @@ impl UuidKind {
     pub fn from_infix(s: &str) -> Option<Self> {
         UuidKind::ALL.into_iter().find(|k| k.infix() == s)
     }
+
+    /// The kind of `s` if it is a well-formed UUID (`None` otherwise): for code that
+    /// holds a UUID as a string, instead of comparing `s.get(6..11)` with an infix.
+    ///
+    /// ```
+    /// use keep_format::UuidKind;
+    /// assert_eq!(UuidKind::of("zzzzz-4zz18-0123456789abcde"), Some(UuidKind::Collection));
+    /// assert_eq!(UuidKind::of("zzzzz-4zz18-short"), None);
+    /// ```
+    pub fn of(s: &str) -> Option<UuidKind> {
+        s.parse::<Uuid>().ok().map(|u| u.kind())
+    }
+
+    /// What the API calls it: `user`, `group`, `collection`, `token`, `link`.
+    pub fn name(self) -> &'static str {
+        match self {
+            UuidKind::User => "user",
+            UuidKind::Group => "group",
+            UuidKind::Collection => "collection",
+            UuidKind::Token => "token",
+            UuidKind::Link => "link",
+        }
+    }
+
+    /// The Arvados `kind` of an object of this type (`arvados#collection`, …).
+    pub fn arvados_kind(self) -> &'static str {
+        match self {
+            UuidKind::User => "arvados#user",
+            UuidKind::Group => "arvados#group",
+            UuidKind::Collection => "arvados#collection",
+            UuidKind::Token => "arvados#apiClientAuthorization",
+            UuidKind::Link => "arvados#link",
+        }
+    }
+}
+
+impl fmt::Display for UuidKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// `<5-char cluster id>-<5-char type>-<15 [a-z0-9]>`, e.g. `zzzzz-4zz18-0123456789abcde`.
@@ -92,12 +132,41 @@ impl Uuid {
     }
 
     pub fn cluster(&self) -> &str {
-        &self.0[..5]
+        self.0.get(..5).unwrap_or_default()
     }
 
     pub fn kind(&self) -> UuidKind {
         // checked at construction
-        UuidKind::from_infix(&self.0[6..11]).unwrap_or(UuidKind::Link)
+        UuidKind::from_infix(self.0.get(6..11).unwrap_or_default()).unwrap_or(UuidKind::Link)
+    }
+
+    /// Whether this UUID names an object of `kind`.
+    pub fn is(&self, kind: UuidKind) -> bool {
+        self.kind() == kind
+    }
+
+    /// Parses `s` as a UUID of `kind`: the error says which kind was expected and
+    /// which was given (`expected a collection UUID (<cluster>-4zz18-…), got a user UUID`).
+    pub fn parse_kind(s: &str, kind: UuidKind) -> Result<Uuid, Error> {
+        let u: Uuid = s.parse().map_err(|e| match e {
+            Error::Uuid { got, why } => Error::Uuid {
+                got,
+                why: format!(
+                    "expected a {kind} UUID (<cluster>-{}-<15 chars>): {why}",
+                    kind.infix()
+                ),
+            },
+            other => other,
+        })?;
+        if u.kind() != kind {
+            let why = format!(
+                "expected a {kind} UUID (<cluster>-{}-<15 chars>), got a {} UUID",
+                kind.infix(),
+                u.kind()
+            );
+            return Err(Error::Uuid { got: u.0, why });
+        }
+        Ok(u)
     }
 }
 
@@ -112,10 +181,11 @@ impl FromStr for Uuid {
         if b.len() != 27 || b[5] != b'-' || b[11] != b'-' {
             return Err(err("expected <5-char cluster>-<5-char type>-<15 chars>"));
         }
-        if !s[..5].bytes().all(is_id_char) || !s[12..].bytes().all(is_id_char) {
+        // all ASCII from here on: every slice below is on a character boundary
+        if !b[..5].iter().copied().all(is_id_char) || !b[12..].iter().copied().all(is_id_char) {
             return Err(err("only [a-z0-9] is allowed around the dashes"));
         }
-        if UuidKind::from_infix(&s[6..11]).is_none() {
+        if UuidKind::from_infix(s.get(6..11).unwrap_or_default()).is_none() {
             return Err(err(
                 "unknown type infix (tpzed, j7d0g, 4zz18, gj3su or o0j2j expected)",
             ));
@@ -181,5 +251,35 @@ mod tests {
             assert!(bad.parse::<Uuid>().is_err(), "{bad}");
         }
         assert!(Uuid::generate("zz", UuidKind::User).is_err());
+        // multibyte characters where the dashes go are refused, not sliced through
+        assert!("zzzz€4zz18-0123456789abcd".parse::<Uuid>().is_err());
+        assert!("zzzzz-4zz1€0123456789abc".parse::<Uuid>().is_err());
+    }
+
+    #[test]
+    fn kind_helpers() {
+        let c = "zzzzz-4zz18-0123456789abcde";
+        assert_eq!(UuidKind::of(c), Some(UuidKind::Collection));
+        assert_eq!(UuidKind::of("zzzzz-4zz18-0123"), None);
+        assert_eq!(UuidKind::of("€€€€€€€€€"), None);
+        assert!(Uuid::parse_kind(c, UuidKind::Collection)
+            .unwrap()
+            .is(UuidKind::Collection));
+        let e = Uuid::parse_kind("zzzzz-tpzed-0123456789abcde", UuidKind::Collection)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected a collection UUID") && e.contains("got a user UUID"),
+            "{e}"
+        );
+        let e = Uuid::parse_kind("nope", UuidKind::Group)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a group UUID (<cluster>-j7d0g-"), "{e}");
+        assert_eq!(
+            UuidKind::Token.arvados_kind(),
+            "arvados#apiClientAuthorization"
+        );
+        assert_eq!(UuidKind::Link.to_string(), "link");
     }
 }
