@@ -291,3 +291,26 @@ pub(crate) async fn untrash(
         .content_type("text/plain; charset=utf-8")
         .body("OK\n"))
 }
+
+/// `PUT /pull`: replaces the pull queue; answers how many entries it now holds.
+pub(crate) async fn pull(
+    req: HttpRequest,
+    payload: web::Payload,
+    ks: web::Data<Keepstore>,
+) -> Result<HttpResponse, Error> {
+    require_admin(&req, &ks)?;
+    let items: Vec<crate::pull::PullItem> = read_list(
+        &req,
+        payload,
+        "pull list",
+        r#"[{"locator":"<hash>+<size>","servers":["http://host:25107", …]}, …]"#,
+    )
+    .await?;
+    let pulls = items
+        .into_iter()
+        .map(crate::pull::Pull::check)
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = pulls.len();
+    ks.set_pulls(pulls);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "queued": n })))
+}

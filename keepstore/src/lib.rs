@@ -16,6 +16,7 @@ mod auth;
 mod error;
 mod get;
 mod metrics;
+mod pull;
 mod put;
 mod range;
 pub mod s3;
@@ -117,6 +118,7 @@ pub(crate) struct Inner {
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
     pub tokens: Option<tokencheck::TokenChecker>,
+    pub pulls: pull::Queue,
     pub metrics: Metrics,
 }
 
@@ -179,6 +181,7 @@ impl Keepstore {
                 trash_lifetime: config.trash_lifetime,
                 trash_check_interval: config.trash_check_interval,
                 tokens,
+                pulls: pull::Queue::default(),
                 metrics: Metrics::new(),
             }),
         })
@@ -217,6 +220,7 @@ impl Keepstore {
                 .route("/mounts", web::get().to(admin::mounts))
                 .route("/trash", web::put().to(admin::trash))
                 .route("/untrash/{locator}", web::put().to(admin::untrash))
+                .route("/pull", web::put().to(admin::pull))
                 .route("/{locator}", web::put().to(put::put_block))
                 .route("/{locator}", web::get().to(get::get_block))
                 .route("/{locator}", web::head().to(get::get_block)),

@@ -5,6 +5,7 @@
 mod admin;
 mod common;
 mod limits;
+mod pull;
 mod put_get;
 mod s3;
 mod tokens;
