@@ -51,8 +51,9 @@ pub struct ApiSection {
 pub struct KeepstoreSection {
     pub listen: Option<String>,
     pub external_url: Option<String>,
-    /// Block directories; relative paths are under the data directory.
-    pub volumes: Option<Vec<PathBuf>>,
+    /// Block directories (relative paths are under the data directory) and S3 buckets
+    /// (`{ s3 = { … } }`).
+    pub volumes: Option<Vec<VolumeEntry>>,
     pub trash_lifetime: Option<Dur>,
     pub trash_check_interval: Option<Dur>,
     /// How long keepstore trusts the API's "this token is valid" (default 30s).
@@ -63,6 +64,91 @@ pub struct KeepstoreSection {
     pub token_check_max_entries: Option<usize>,
     /// How long one token check with the API may take (default 5s).
     pub token_check_timeout: Option<Dur>,
+}
+
+/// One `[keepstore] volumes` entry: a directory, or `{ s3 = { … } }`.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+pub enum VolumeEntry {
+    Directory(PathBuf),
+    /// Checked by [`S3Entry`] after parsing, so that an error names the key.
+    Table(toml::Table),
+}
+
+/// `{ s3 = { endpoint, bucket, region, prefix, access_key_id, secret_access_key,
+/// path_style, connect_timeout, read_timeout, request_timeout } }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3Entry {
+    endpoint: String,
+    bucket: String,
+    region: Option<String>,
+    prefix: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    path_style: Option<bool>,
+    connect_timeout: Option<Dur>,
+    read_timeout: Option<Dur>,
+    request_timeout: Option<Dur>,
+}
+
+impl std::fmt::Debug for VolumeEntry {
+    // never prints the table: it may hold a secret key
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VolumeEntry::Directory(p) => write!(f, "{p:?}"),
+            VolumeEntry::Table(_) => f.write_str("{ s3 = { … } }"),
+        }
+    }
+}
+
+impl VolumeEntry {
+    fn resolve(
+        self,
+        data_dir: &Path,
+        n: usize,
+        file: &str,
+    ) -> Result<keepstore::VolumeConfig, CliError> {
+        let bad = |why: String| {
+            CliError::config(
+                format!("[keepstore] volumes entry {n} in {file}"),
+                why,
+                "write a directory (\"keep\") or { s3 = { endpoint = \"http://…\", bucket = \"…\", region = \"…\" } }; doc/admin.md lists the S3 keys",
+            )
+        };
+        match self {
+            VolumeEntry::Directory(p) => {
+                Ok(keepstore::VolumeConfig::Directory(if p.is_absolute() {
+                    p
+                } else {
+                    data_dir.join(p)
+                }))
+            }
+            VolumeEntry::Table(mut t) => {
+                let s3 = t
+                    .remove("s3")
+                    .ok_or_else(|| bad("a table entry must be { s3 = { … } }".into()))?;
+                if let Some(k) = t.keys().next() {
+                    return Err(bad(format!("unknown key {k:?} beside s3")));
+                }
+                let e: S3Entry = s3
+                    .try_into()
+                    .map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
+                let d = keepstore::s3::S3Config::new(e.endpoint, e.bucket);
+                Ok(keepstore::VolumeConfig::S3(keepstore::s3::S3Config {
+                    region: e.region.unwrap_or(d.region.clone()),
+                    prefix: e.prefix.unwrap_or_default(),
+                    access_key_id: e.access_key_id,
+                    secret_access_key: e.secret_access_key,
+                    path_style: e.path_style.unwrap_or(d.path_style),
+                    connect_timeout: e.connect_timeout.map_or(d.connect_timeout, |v| v.0),
+                    read_timeout: e.read_timeout.map_or(d.read_timeout, |v| v.0),
+                    request_timeout: e.request_timeout.map_or(d.request_timeout, |v| v.0),
+                    ..d
+                }))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -98,7 +184,7 @@ pub struct Config {
     pub api_external_url: Option<String>,
     pub keepstore_listen: SocketAddr,
     pub keepstore_external_url: Option<String>,
-    pub volumes: Vec<PathBuf>,
+    pub volumes: Vec<keepstore::VolumeConfig>,
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
     /// `[keepstore] token_check_*` with the defaults applied (the API URL is set by
@@ -186,10 +272,11 @@ impl Config {
             .keepstore
             .volumes
             .clone()
-            .unwrap_or_else(|| vec![PathBuf::from("keep")])
+            .unwrap_or_else(|| vec![VolumeEntry::Directory(PathBuf::from("keep"))])
             .into_iter()
-            .map(|v| if v.is_absolute() { v } else { data_dir.join(v) })
-            .collect();
+            .enumerate()
+            .map(|(i, v)| v.resolve(&data_dir, i + 1, &name))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             cluster_id,
             blob_signing_key: secrets.blob_signing_key,
@@ -262,7 +349,7 @@ impl Config {
                 ..self.token_check.clone()
             }),
             ..keepstore::Config::new(
-                self.volumes.iter().map(|p| p.as_path().into()).collect(),
+                self.volumes.clone(),
                 signer,
                 self.system_root_token.clone(),
                 self.management_token.clone(),
@@ -360,6 +447,40 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn s3_volumes_parse_and_bad_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("keep.toml");
+        fs::write(
+            &cfg,
+            "[keepstore]\nvolumes = [\"keep\", { s3 = { endpoint = \"http://127.0.0.1:3900\", bucket = \"b\", region = \"garage\", prefix = \"p\", access_key_id = \"GK1\", secret_access_key = \"s3cr3t\", path_style = false, read_timeout = \"2s\" } }]\n",
+        )
+        .unwrap();
+        let c = Config::load(dir.path(), Some(&cfg)).unwrap();
+        assert_eq!(c.volumes.len(), 2);
+        let keepstore::VolumeConfig::S3(s3) = &c.volumes[1] else {
+            panic!("{:?}", c.volumes)
+        };
+        assert_eq!(s3.bucket, "b");
+        assert_eq!(s3.region, "garage");
+        assert!(!s3.path_style);
+        assert_eq!(s3.read_timeout, Duration::from_secs(2));
+        assert_eq!(s3.secret_access_key.as_deref(), Some("s3cr3t"));
+        assert!(!format!("{:?}", c.volumes).contains("s3cr3t"));
+        fs::write(
+            &cfg,
+            "[keepstore]\nvolumes = [{ s3 = { endpoint = \"http://x\", bucket = \"b\", buckett = \"c\" } }]\n",
+        )
+        .unwrap();
+        let err = Config::load(dir.path(), Some(&cfg))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("buckett") && err.contains("volumes entry 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -111,7 +111,8 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let mut local_blocks: Option<std::sync::Arc<dyn keep_web::LocalBlocks>> = None;
 
     if let Some(listener) = ks_listener {
-        let ks = keepstore::Keepstore::open(cfg.keepstore_config(signer.clone(), &api_url))
+        let ks = keepstore::Keepstore::start(cfg.keepstore_config(signer.clone(), &api_url))
+            .await
             .map_err(|e| {
                 CliError::new(
                     "starting keepstore",

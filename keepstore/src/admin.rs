@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::get::parse_locator;
-use crate::{auth, unix_now, Error, Keepstore};
+use keep_format::time::unix_now;
+
+use crate::{auth, Error, Keepstore};
 
 fn require_admin(req: &HttpRequest, ks: &Keepstore) -> Result<(), Error> {
     auth::require_exact(
@@ -106,6 +108,8 @@ async fn index(
 #[derive(Serialize)]
 struct Mount {
     uuid: String,
+    /// `directory` or `s3`.
+    kind: &'static str,
     path: String,
     read_only: bool,
     free_bytes: u64,
@@ -127,6 +131,7 @@ pub(crate) async fn mounts(
             v.index("", &mut |_, _| n += 1)?;
             out.push(Mount {
                 uuid: v.id().to_string(),
+                kind: v.kind(),
                 path: v.path(),
                 read_only: v.read_only(),
                 free_bytes: space.free,
@@ -285,4 +290,27 @@ pub(crate) async fn untrash(
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("OK\n"))
+}
+
+/// `PUT /pull`: replaces the pull queue; answers how many entries it now holds.
+pub(crate) async fn pull(
+    req: HttpRequest,
+    payload: web::Payload,
+    ks: web::Data<Keepstore>,
+) -> Result<HttpResponse, Error> {
+    require_admin(&req, &ks)?;
+    let items: Vec<crate::pull::PullItem> = read_list(
+        &req,
+        payload,
+        "pull list",
+        r#"[{"locator":"<hash>+<size>","servers":["http://host:25107", …]}, …]"#,
+    )
+    .await?;
+    let pulls = items
+        .into_iter()
+        .map(crate::pull::Pull::check)
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = pulls.len();
+    ks.set_pulls(pulls);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "queued": n })))
 }

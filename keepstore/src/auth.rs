@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::HttpRequest;
+use keep_format::secret::ct_eq_str;
 use keep_format::Token;
 
 use crate::Error;
@@ -37,13 +38,6 @@ pub(crate) fn require(req: &HttpRequest) -> Result<Token, Error> {
     token(req)?.ok_or(Error::NoToken)
 }
 
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The request must carry exactly `want` (compared by secret, so the `v2/…` and bare
 /// forms both work): 401 without a token, 403 with another one.
 pub(crate) fn require_exact(
@@ -56,7 +50,7 @@ pub(crate) fn require_exact(
     let want_secret = Token::from_str(want)
         .map(|t| t.secret().to_string())
         .unwrap_or_else(|_| want.to_string());
-    if want.is_empty() || !ct_eq(got.secret().as_bytes(), want_secret.as_bytes()) {
+    if want.is_empty() || !ct_eq_str(got.secret(), &want_secret) {
         return Err(Error::Forbidden(action, which));
     }
     Ok(())

@@ -16,6 +16,7 @@ mod auth;
 mod error;
 mod get;
 mod metrics;
+mod pull;
 mod put;
 mod range;
 pub mod s3;
@@ -24,7 +25,7 @@ pub mod volume;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -117,14 +118,8 @@ pub(crate) struct Inner {
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
     pub tokens: Option<tokencheck::TokenChecker>,
+    pub pulls: pull::Queue,
     pub metrics: Metrics,
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Keepstore {
@@ -186,6 +181,7 @@ impl Keepstore {
                 trash_lifetime: config.trash_lifetime,
                 trash_check_interval: config.trash_check_interval,
                 tokens,
+                pulls: pull::Queue::default(),
                 metrics: Metrics::new(),
             }),
         })
@@ -224,6 +220,7 @@ impl Keepstore {
                 .route("/mounts", web::get().to(admin::mounts))
                 .route("/trash", web::put().to(admin::trash))
                 .route("/untrash/{locator}", web::put().to(admin::untrash))
+                .route("/pull", web::put().to(admin::pull))
                 .route("/{locator}", web::put().to(put::put_block))
                 .route("/{locator}", web::get().to(get::get_block))
                 .route("/{locator}", web::head().to(get::get_block)),
@@ -250,7 +247,7 @@ impl Keepstore {
     pub async fn sweep_trash(&self) -> Result<usize, Error> {
         let vols = self.inner.volumes.clone();
         tokio::task::spawn_blocking(move || {
-            let now = unix_now();
+            let now = keep_format::time::unix_now();
             let mut n = 0;
             let mut first_err = None;
             for v in &vols {

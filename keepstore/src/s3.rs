@@ -39,6 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
+use keep_format::time::{unix_now, Timestamp};
 use keep_format::Hash;
 use parking_lot::Mutex;
 use rand::Rng;
@@ -54,7 +55,8 @@ use crate::Error;
 /// One `{ s3 = { … } }` entry of `[keepstore] volumes`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct S3Config {
-    /// `http(s)://host[:port]` of the S3 API.
+    /// `http://host[:port]` of the S3 API (https needs a TLS-terminating proxy: the
+    /// workspace's reqwest has no TLS backend).
     pub endpoint: String,
     pub bucket: String,
     /// The region the request signatures name (`garage` for Garage's default,
@@ -161,13 +163,6 @@ struct Listed {
     mtime: u64,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn io_err(e: Error) -> io::Error {
     io::Error::other(e)
 }
@@ -205,6 +200,12 @@ impl S3Volume {
                 cfg.endpoint
             ))
         })?;
+        if endpoint.scheme() != "http" {
+            return Err(verr(format!(
+                "endpoint {:?}: only http:// is supported (keepstore is built without TLS): put a TLS-terminating proxy on this host in front of an https endpoint (doc/admin.md)",
+                cfg.endpoint
+            )));
+        }
         let style = if cfg.path_style {
             UrlStyle::Path
         } else {
@@ -348,7 +349,7 @@ impl Inner {
         let mtime = h
             .get(LAST_MODIFIED)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|v| keep_format::time::parse_http_date(v).ok())
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs());
         let (Some(len), Some(mtime)) = (len, mtime) else {
@@ -528,11 +529,9 @@ impl Inner {
             .map_err(|e| bad(format!("the listing does not parse: {e}")))?;
         let mut out = Vec::with_capacity(page.contents.len());
         for c in page.contents {
-            let mtime = c
-                .last_modified
-                .parse::<jiff::Timestamp>()
-                .map_err(|e| bad(format!("LastModified {:?}: {e}", c.last_modified)))?
-                .as_second();
+            let mtime = Timestamp::parse(&c.last_modified)
+                .map_err(|e| bad(format!("LastModified: {e}")))?
+                .as_unix_seconds();
             out.push(Listed {
                 key: c.key,
                 size: c.size,

@@ -115,7 +115,7 @@ impl TokenChecker {
     pub async fn check(&self, token: &Token) -> Result<Outcome, Error> {
         if !self.root_secret.is_empty()
             && token.uuid().is_none()
-            && crate::auth::ct_eq(token.secret().as_bytes(), self.root_secret.as_bytes())
+            && keep_format::secret::ct_eq_str(token.secret(), &self.root_secret)
         {
             return Ok(Outcome::Root);
         }

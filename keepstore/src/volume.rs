@@ -25,8 +25,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use keep_format::time::unix_now;
 use keep_format::Hash;
 use parking_lot::{Mutex, MutexGuard};
 use rand::Rng;
@@ -136,13 +136,6 @@ pub struct LocalVolume {
     /// Serializes touch against trash per block (by the hash's first byte), so that a
     /// block touched by a PUT is never trashed by a stat taken before that touch.
     locks: Vec<Mutex<()>>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), Error> {

@@ -5,6 +5,9 @@
 mod admin;
 mod common;
 mod limits;
+mod pull;
 mod put_get;
+mod s3;
 mod tokens;
 mod verify;
+mod volumes;

@@ -1,6 +1,8 @@
 //! An in-process keepstore on 127.0.0.1:0 and helpers for the API tests.
 #![allow(dead_code)]
 
+pub mod garage;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -61,6 +63,21 @@ pub async fn start_cfg(volumes: usize, ttl: Duration, f: impl FnOnce(&mut Config
     f(&mut cfg);
     let ks = Keepstore::start(cfg).await.unwrap();
     serve(ks, dirs, signer)
+}
+
+/// A keepstore whose one volume is `prefix` in the shared Garage's bucket.
+pub async fn start_s3(prefix: &str, ttl: Duration, f: impl FnOnce(&mut Config)) -> Server {
+    let g = garage::shared();
+    let signer = BlobSigner::new(SigningKey::new(SIGNING_KEY), ttl);
+    let mut cfg = Config::new(
+        vec![keepstore::VolumeConfig::S3(g.config(prefix))],
+        signer.clone(),
+        ADMIN.into(),
+        MGMT.into(),
+    );
+    f(&mut cfg);
+    let ks = Keepstore::start(cfg).await.unwrap();
+    serve(ks, Vec::new(), signer)
 }
 
 /// Serves `ks` on 127.0.0.1:0.
@@ -364,22 +381,5 @@ impl ApiServer {
 
 /// `t` as RFC 3339 UTC (`2026-12-02T10:00:00Z`).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // civil from days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    keep_format::time::Timestamp::from_system_time(t).to_rfc3339_seconds()
 }
