@@ -24,6 +24,46 @@ pub struct Caller {
     pub expires_at: Option<String>,
 }
 
+impl Caller {
+    /// When signatures made for this caller expire (Unix seconds): the signer's TTL from
+    /// now, but never after the token itself expires — a signed locator must not
+    /// outlive the token that asked for it (issue 11 item 5).
+    pub fn signature_expiry(&self, ttl: std::time::Duration) -> u32 {
+        let now = time::now_ns().div_euclid(1_000_000_000).max(0) as u64;
+        let mut expiry = now.saturating_add(ttl.as_secs());
+        if let Some(exp) = &self.expires_at {
+            // an unreadable expiry (it was checked at authentication) counts as now
+            let secs = time::parse(exp)
+                .map(|ns| ns.div_euclid(1_000_000_000).max(0) as u64)
+                .unwrap_or(now);
+            expiry = expiry.min(secs);
+        }
+        expiry.min(u32::MAX as u64) as u32
+    }
+}
+
+impl Caller {
+    /// May this caller see collection `uuid`'s history — its past versions, and the
+    /// collection once trashed? A sharing link's scope pair (`GET …/collections/<uuid>`
+    /// and `GET …/collections/<uuid>/`) shares the collection as it is, not its history
+    /// (issue 11 item 12): its `…/<uuid>/` prefix does not reach `…/<uuid>/versions`.
+    /// Any other scope that allows `GET …/collections/<uuid>/versions` does.
+    pub fn sees_history(&self, uuid: &str) -> bool {
+        let bound = format!("GET /arvados/v1/collections/{uuid}/");
+        let wider: Vec<String> = self
+            .scopes
+            .iter()
+            .filter(|sc| **sc != bound)
+            .cloned()
+            .collect();
+        scope_allows(
+            &wider,
+            "GET",
+            &format!("/arvados/v1/collections/{uuid}/versions"),
+        )
+    }
+}
+
 mod subtle_eq {
     /// Constant-time string comparison.
     pub fn ct_eq(a: &str, b: &str) -> bool {

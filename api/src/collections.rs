@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::db::{b, s, table_of, Obj};
-use crate::groups::{check_new_owner, set_trashed, unique_name};
+use crate::groups::{check_new_owner, check_owner_change, set_trashed, unique_name};
 use crate::http::{body_obj, check_keys, check_name, opt_str, opt_time, short, Ctx};
 use crate::list::{truthy, ListParams};
 use crate::perm::{Perms, MANAGE, READ, WRITE};
@@ -72,8 +72,8 @@ fn signed_text(core: &Core, caller: &Caller, stored: &str) -> Result<String, Err
     }
     let mut m = Manifest::parse(stored)
         .map_err(|e| Error::Store(format!("a stored manifest no longer parses: {e}")))?;
-    let now = SystemTime::now();
-    m.map_locators(|l| core.cfg.signer.sign(l, &caller.token, now));
+    let expiry = caller.signature_expiry(core.cfg.signer.ttl());
+    m.map_locators(|l| core.cfg.signer.sign_until(l, &caller.token, expiry));
     Ok(m.to_text())
 }
 
@@ -376,7 +376,7 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let req_m = check_manifest(core, &ctx.caller, &text)?;
     let replace = replace_files_param(ctx)?;
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let m = match &replace {
         Some(ops) => apply_replace(core, &p, &Manifest::new(), Some(&req_m), ops)?,
@@ -457,7 +457,10 @@ pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     };
     let p = Perms::new(core, &ctx.caller)?;
     if table_of(&ctx.id) == Some(Table::Collections) {
-        let o = load(core, &p, &ctx.id, truthy(ctx.params.get("include_trash")))?;
+        // a sharing link reads the collection as it is: not once it is trashed
+        let include_trash =
+            truthy(ctx.params.get("include_trash")) && ctx.caller.sees_history(&ctx.id);
+        let o = load(core, &p, &ctx.id, include_trash)?;
         // as in Arvados: what the caller may do with it (keep-web refuses a write
         // before reading the body)
         let current = s(&o, "current_version_uuid") == s(&o, "uuid");
@@ -563,6 +566,12 @@ pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 
 /// Every version of a collection, oldest first, the current one last.
 pub fn versions(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
+    if !ctx.caller.sees_history(&ctx.id) {
+        return Err(Error::Forbidden(format!(
+            "this token shares collection {} as it is, not its history (its versions need a token whose scopes allow GET /arvados/v1/collections/{}/versions)",
+            ctx.id, ctx.id
+        )));
+    }
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load(core, &p, &ctx.id, true)?;
     let mut items = Vec::new();
@@ -642,7 +651,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         None => None,
     };
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_current_for_write(core, ctx, &p)?;
     // optimistic concurrency: change only the version the caller read, named by its
@@ -671,7 +680,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     apply(&mut new, &patch)?;
     if let Some(o) = patch.get("owner_uuid").and_then(Value::as_str) {
         if o != s(&cur, "owner_uuid") {
-            check_new_owner(core, &p, o)?;
+            check_owner_change(core, &p, &ctx.id, s(&cur, "owner_uuid"), o)?;
             new.insert("owner_uuid".into(), json!(o));
         }
     }
@@ -728,7 +737,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 
 fn trash_or_untrash(core: &Core, ctx: &Ctx, trashed: bool) -> Result<Value, Error> {
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_current_for_write(core, ctx, &p)?;
     let mut new = cur.clone();

@@ -23,6 +23,9 @@ pub enum Error {
     /// 412: a precondition the request set (`if_portable_data_hash`) does not hold.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// 413: the request body is larger than the endpoint's limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// 422: the object would be invalid (malformed manifest, duplicate name, bad field).
     #[error("{0}")]
     Unprocessable(String),
@@ -57,6 +60,7 @@ impl ResponseError for Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::db::{b, s, table_of, Obj};
 use crate::http::{body_obj, check_keys, check_name, opt_str, opt_time, Ctx};
 use crate::list::{parse_filters, truthy, ListParams};
-use crate::perm::{Perms, MANAGE, READ, WRITE};
+use crate::perm::{Perms, READ, WRITE};
 use crate::store::Table;
 use crate::{collections, time, Core, Error};
 
@@ -47,6 +47,25 @@ pub fn check_new_owner(core: &Core, p: &Perms, owner: &str) -> Result<(), Error>
     if p.level(owner)? < WRITE {
         return Err(Error::Forbidden(format!(
             "you may not add things to {owner} (you need can_write on it)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that the caller may move `uuid` from `old` to `new`: an owner change needs
+/// can_write on the old owner as well as on the new one, for every kind of object
+/// (Arvados's rule; DESIGN §7: a writer cannot take an object from its owner).
+pub fn check_owner_change(
+    core: &Core,
+    p: &Perms,
+    uuid: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), Error> {
+    check_new_owner(core, p, new)?;
+    if p.level(old)? < WRITE {
+        return Err(Error::Forbidden(format!(
+            "you may not move {uuid} out of {old}: changing an owner needs can_write on the current owner as well as on the new one"
         )));
     }
     Ok(())
@@ -169,7 +188,7 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         return Err(Error::Unprocessable("group.name is required".into()));
     }
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let owner = if class == "role" {
         if patch
@@ -259,7 +278,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let patch = body_obj(ctx, "group")?;
     check_keys(&patch, WRITABLE, "group")?;
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load(core, &p, &ctx.id, true)?;
     if p.level(&ctx.id)? < WRITE || ctx.caller.anonymous {
@@ -291,12 +310,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
                     "a role's owner cannot be changed".into(),
                 ));
             }
-            check_new_owner(core, &p, o)?;
-            if p.level(&ctx.id)? < MANAGE && p.level(s(&cur, "owner_uuid"))? < WRITE {
-                return Err(Error::Forbidden(
-                    "moving a group needs can_write on its current owner".into(),
-                ));
-            }
+            check_owner_change(core, &p, &ctx.id, s(&cur, "owner_uuid"), o)?;
             if p.is_ancestor_or_self(&ctx.id, o)? {
                 return Err(Error::Unprocessable(format!(
                     "cannot move {} into {o}: it is the group itself or one of its subprojects",
@@ -338,7 +352,7 @@ pub fn set_trashed(o: &mut Obj, trashed: bool) {
 
 fn trash_or_untrash(core: &Core, ctx: &Ctx, trashed: bool) -> Result<Value, Error> {
     let ensure = truthy(ctx.params.get("ensure_unique_name"));
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load(core, &p, &ctx.id, true)?;
     if p.level(&ctx.id)? < WRITE || ctx.caller.anonymous {

@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
-use rand::Rng;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::auth::{self, Caller};
 use crate::db::Obj;
-use crate::{collections, groups, links, tokens, users, Core, Error};
+use crate::{collections, groups, limits, links, tokens, users, Core, Error};
 
 /// One authenticated request, as the core sees it.
 pub struct Ctx {
@@ -90,10 +91,58 @@ fn parse_params(qs: &str, body: &[u8], content_type: &str) -> Result<Obj, Error>
     Ok(params)
 }
 
+/// The most a request body may hold: `limit` for a route that takes large bodies
+/// (collections, whose manifests can be long), [`limits::BODY_MAX`] for the others.
+fn body_limit(method: &actix_web::http::Method, path: &str) -> usize {
+    let collection_write = path.starts_with("/arvados/v1/collections")
+        && matches!(method.as_str(), "POST" | "PUT" | "PATCH");
+    if collection_write {
+        limits::COLLECTION_BODY_MAX
+    } else {
+        limits::BODY_MAX
+    }
+}
+
+/// Reads the body, refusing it (413) as soon as it declares or reaches more than
+/// `limit` bytes: nothing beyond the limit is ever read or buffered.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, Error> {
+    let too_large = || {
+        Error::PayloadTooLarge(format!(
+            "the request body is larger than this endpoint's limit of {limit} bytes (see \"Limits\" in doc/api.md)"
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut buf = web::BytesMut::with_capacity(declared.unwrap_or(0).min(64 << 10) as usize);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| Error::BadRequest(format!("the request body could not be read: {e}")))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// One API request: the caller is authenticated from the `Authorization` header or the
+/// `api_token` query parameter *before* any of the body is read (an unauthenticated
+/// request never costs more than its head), then the body is read within the route's
+/// limit, and the handler runs on the blocking pool (RocksDB calls block).
 async fn run(
     core: web::Data<Core>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     f: Handler,
 ) -> Result<HttpResponse, Error> {
     let method = req.method().as_str().to_string();
@@ -107,15 +156,22 @@ async fn run(
     let authz = header("authorization");
     let content_type = header("content-type").unwrap_or_default();
     let id = req.match_info().get("id").unwrap_or("").to_string();
-    let qs = req.query_string().to_string();
+    let mut params = parse_params(req.query_string(), b"", "")?;
+    let param_token = params
+        .remove("api_token")
+        .and_then(|v| v.as_str().map(str::to_string));
+    let text = auth::token_text(authz.as_deref(), param_token.as_deref());
     let core = core.into_inner();
+    let c2 = core.clone();
+    let caller = web::block(move || c2.authenticate(text.as_deref(), &method, &path))
+        .await
+        .map_err(|e| Error::Internal(format!("the request's worker failed: {e}")))??;
+    let body = read_body(&req, payload, body_limit(req.method(), req.path())).await?;
     let out = web::block(move || -> Result<Value, Error> {
-        let mut params = parse_params(&qs, &body, &content_type)?;
-        let param_token = params
-            .remove("api_token")
-            .and_then(|v| v.as_str().map(str::to_string));
-        let text = auth::token_text(authz.as_deref(), param_token.as_deref());
-        let caller = core.authenticate(text.as_deref(), &method, &path)?;
+        let mut from_body = parse_params("", &body, &content_type)?;
+        // a token counts only in the header or the query string (read before the body)
+        from_body.remove("api_token");
+        params.extend(from_body);
         let ctx = Ctx { caller, params, id };
         f(&core, &ctx)
     })
@@ -126,7 +182,7 @@ async fn run(
 
 macro_rules! ep {
     ($f:path) => {
-        |core: web::Data<Core>, req: HttpRequest, body: web::Bytes| run(core, req, body, $f)
+        |core: web::Data<Core>, req: HttpRequest, body: web::Payload| run(core, req, body, $f)
     };
 }
 
@@ -197,38 +253,28 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, Error> {
     )))
 }
 
-/// One log line a request (never the query string: it may hold api_token), and metrics.
-async fn log_requests(
+/// Counts every API request in the metrics (labels from fixed sets) and logs it at
+/// debug level: the one access-log line a request is `keep serve`'s (cli/access_log.rs),
+/// which also sets `X-Request-Id`. The path is logged, never the query string (it may
+/// hold api_token).
+async fn observe_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
     let start = Instant::now();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("req-{:016x}", rand::rng().random::<u64>()));
-    let method = req.method().to_string();
-    let path = req.path().to_string();
     let core = req.app_data::<web::Data<Core>>().cloned();
-    let mut res = next.call(req).await?;
-    let status = res.status().as_u16();
+    let res = next.call(req).await?;
     let secs = start.elapsed().as_secs_f64();
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-request-id"),
-            v,
-        );
-    }
+    let status = res.status().as_u16();
+    let r = res.request();
+    let route = r.match_pattern();
     if let Some(core) = core {
-        core.metrics.observe(&method, status, secs);
+        core.metrics
+            .observe(r.method(), route.as_deref(), status, secs);
     }
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
+    tracing::debug!(
+        method = %r.method(),
+        path = %r.path(),
         status,
         ms = secs * 1000.0,
         "api request"
@@ -242,8 +288,7 @@ pub fn configure(core: Arc<Core>, cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics));
     cfg.service(
         web::scope("/arvados/v1")
-            .app_data(web::PayloadConfig::new(1 << 30))
-            .wrap(from_fn(log_requests))
+            .wrap(from_fn(observe_requests))
             .route("/config", web::get().to(config))
             // users
             .route("/users", web::get().to(ep!(users::list)))
@@ -428,6 +473,45 @@ pub fn check_name(name: &str, what: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer collecting what the tracing subscriber prints.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The API logs no line of its own per request at info level: `keep serve`'s
+    /// access log is the one line (issue 13: every request was logged twice).
+    #[actix_web::test]
+    async fn no_info_line_per_request() {
+        let out = Captured::default();
+        let w = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || w.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let api = crate::testutil::mem_api();
+        let a = api.clone();
+        let app =
+            actix_web::test::init_service(actix_web::App::new().configure(move |c| a.configure(c)))
+                .await;
+        for path in ["/arvados/v1/config", "/arvados/v1/users/current", "/nope"] {
+            let req = actix_web::test::TestRequest::get().uri(path).to_request();
+            let _ = actix_web::test::call_service(&app, req).await;
+        }
+        let text = String::from_utf8_lossy(&out.0.lock()).to_string();
+        assert!(!text.contains("api request"), "{text}");
+        assert!(api.core.metrics.render().contains("/arvados/v1/config"));
+    }
 
     #[test]
     fn params() {

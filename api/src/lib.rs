@@ -10,7 +10,9 @@
 //! blocking core).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use keep_format::{BlobSigner, Token, Uuid, UuidKind};
 use serde_json::{json, Value};
@@ -22,6 +24,7 @@ pub mod db;
 mod error;
 mod groups;
 mod http;
+pub mod limits;
 mod links;
 mod list;
 mod metrics;
@@ -169,10 +172,10 @@ impl Core {
     }
 
     /// Serializes every read-modify-write (the store itself is safe for readers).
-    pub fn lock(&self) -> Result<MutexGuard<'_, ()>, Error> {
-        self.write_lock
-            .lock()
-            .map_err(|_| Error::Internal("the write lock was poisoned by a panic".into()))
+    /// A `parking_lot` mutex: a panic while it is held cannot poison it, so one bad
+    /// request never wedges the writes of every other (issue 11 item 3).
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.write_lock.lock()
     }
 
     /// Stamps `modified_*` and the etag.
@@ -199,7 +202,7 @@ impl Core {
     }
 
     fn bootstrap(&self) -> Result<Option<Token>, Error> {
-        let _g = self.lock()?;
+        let _g = self.lock();
         let mut ops = Vec::new();
         let sys = self.system_user.clone();
         let mk_user = |uuid: &str, username: &str, first: &str, admin: bool| {

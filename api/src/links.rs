@@ -5,6 +5,7 @@ use keep_format::UuidKind;
 use serde_json::{json, Value};
 
 use crate::db::{s, table_of, Obj};
+use crate::groups::check_owner_change;
 use crate::http::{body_obj, check_keys, opt_str, Ctx};
 use crate::list::ListParams;
 use crate::perm::{level_of_name, Perms, MANAGE, READ, WRITE};
@@ -103,7 +104,7 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
             "the anonymous user may not create anything".into(),
         ));
     }
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let uuid = core.new_uuid(UuidKind::Link)?;
     let mut l = core.new_record(&uuid, &ctx.caller.user_uuid, &ctx.caller.user_uuid);
@@ -172,7 +173,7 @@ pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let patch = body_obj(ctx, "link")?;
     check_keys(&patch, WRITABLE, "link")?;
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let (cur, lvl) = load(core, &p, &ctx.id)?;
     if lvl < MANAGE && s(&cur, "owner_uuid") != ctx.caller.user_uuid {
@@ -183,6 +184,12 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     }
     let mut l = cur.clone();
     apply(&mut l, &patch)?;
+    if let Some(o) = patch.get("owner_uuid").and_then(Value::as_str) {
+        if o != s(&cur, "owner_uuid") {
+            check_owner_change(core, &p, &ctx.id, s(&cur, "owner_uuid"), o)?;
+            l.insert("owner_uuid".into(), json!(o));
+        }
+    }
     check(core, &p, &l)?;
     core.touch(&mut l, &ctx.caller.user_uuid, &time::now());
     let mut ops = Vec::new();
@@ -193,7 +200,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 }
 
 pub fn delete(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let (cur, lvl) = load(core, &p, &ctx.id)?;
     let own_membership = s(&cur, "tail_uuid") == ctx.caller.user_uuid;

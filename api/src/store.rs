@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::RwLock;
+
+use parking_lot::RwLock;
 
 use crate::Error;
 
@@ -197,10 +198,7 @@ pub struct MemStore {
 
 impl Store for MemStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let g = self
-            .tables
-            .read()
-            .map_err(|_| Error::Store("memory store poisoned".into()))?;
+        let g = self.tables.read();
         Ok(g.get(&table).and_then(|t| t.get(key)).cloned())
     }
 
@@ -210,10 +208,7 @@ impl Store for MemStore {
         prefix: &[u8],
         f: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Error> {
-        let g = self
-            .tables
-            .read()
-            .map_err(|_| Error::Store("memory store poisoned".into()))?;
+        let g = self.tables.read();
         if let Some(t) = g.get(&table) {
             for (k, v) in t.range(prefix.to_vec()..) {
                 if !k.starts_with(prefix) || !f(k, v) {
@@ -225,10 +220,7 @@ impl Store for MemStore {
     }
 
     fn write(&self, ops: Vec<Op>) -> Result<(), Error> {
-        let mut g = self
-            .tables
-            .write()
-            .map_err(|_| Error::Store("memory store poisoned".into()))?;
+        let mut g = self.tables.write();
         for op in ops {
             match op {
                 Op::Put(t, k, v) => {

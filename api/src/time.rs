@@ -56,7 +56,22 @@ pub fn now() -> String {
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` (a space may stand for
 /// `T`). Returns nanoseconds since the epoch.
 pub fn parse(s: &str) -> Result<i64, String> {
-    let bad = || format!("{s:?} is not an RFC 3339 timestamp like 2026-11-22T10:00:00Z");
+    let bad = || {
+        let mut shown = s.to_string();
+        if shown.len() > 64 {
+            let mut cut = 64;
+            while !shown.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            shown.truncate(cut);
+            shown.push_str("...");
+        }
+        format!("{shown:?} is not an RFC 3339 timestamp like 2026-11-22T10:00:00Z or a date like 2026-11-22")
+    };
+    // every valid form is short ASCII; anything else is refused before it is sliced
+    if s.len() > 64 || !s.is_ascii() {
+        return Err(bad());
+    }
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
         let part = s.get(r).ok_or_else(bad)?;
@@ -73,8 +88,15 @@ pub fn parse(s: &str) -> Result<i64, String> {
         return Err(bad());
     }
     let days = days_from_civil(y, mo as u32, d as u32);
+    // nanoseconds since the epoch fit an i64 from 1677 to 2262
+    let range = || format!("{s:?} is outside the years 1678 to 2261");
+    let to_ns = |secs: i64, nanos: i64| {
+        secs.checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(nanos))
+            .ok_or_else(range)
+    };
     if b.len() == 10 {
-        return Ok(days * 86_400 * 1_000_000_000);
+        return to_ns(days * 86_400, 0);
     }
     if b.len() < 19
         || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
@@ -121,7 +143,7 @@ pub fn parse(s: &str) -> Result<i64, String> {
         _ => return Err(bad()),
     };
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
-    Ok(secs * 1_000_000_000 + nanos)
+    to_ns(secs, nanos)
 }
 
 /// Normalizes a timestamp given by a client into our fixed-width form.
@@ -153,6 +175,14 @@ mod tests {
         assert!(parse("yesterday").is_err());
         assert!(parse("2026-13-01").is_err());
         assert!(parse("2026-11-22T02:13").is_err());
+        // issue 11 item 3: a multibyte time zone used to panic (and poison the write lock)
+        assert!(parse("2030-01-01T00:00:00+€00").is_err());
+        assert!(parse("2030-01-01T00:00:00€").is_err());
+        assert!(parse("2030-01-01T00:00:00.€").is_err());
+        // out of i64 nanoseconds: an error, not an overflow
+        assert!(parse("9999-12-31").is_err());
+        assert!(parse("9999-12-31T00:00:00Z").is_err());
+        assert!(parse(&"2".repeat(100_000)).is_err());
         let n = now_ns();
         assert_eq!(parse(&format_ns(n)).unwrap(), n);
     }

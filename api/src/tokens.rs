@@ -102,7 +102,7 @@ pub fn create_for(
     for sc in &scopes {
         check_scope(sc)?;
     }
-    let _g = core.lock()?;
+    let _g = core.lock();
     if core.db.get(user)?.is_none() || crate::db::table_of(user) != Some(Table::Users) {
         return Err(Error::not_found("user", user));
     }
@@ -150,7 +150,7 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     if user == ctx.caller.user_uuid {
         within_caller(ctx, &scopes, &expires_at)?;
     }
-    let _g = core.lock()?;
+    let _g = core.lock();
     if crate::db::table_of(&user) != Some(Table::Users) || core.db.get(&user)?.is_none() {
         return Err(Error::not_found("user", &user));
     }
@@ -217,7 +217,7 @@ pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let body = body_obj(ctx, "api_client_authorization")?;
     check_keys(&body, &["scopes", "expires_at"], "api_client_authorization")?;
-    let _g = core.lock()?;
+    let _g = core.lock();
     let cur = load(core, ctx, &ctx.id)?;
     let mut r = cur.clone();
     if let Some(sc) = parse_scopes(body.get("scopes"))? {
@@ -255,7 +255,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 
 /// Revokes a token: it stops working with the next request.
 pub fn delete(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let _g = core.lock()?;
+    let _g = core.lock();
     let cur = load(core, ctx, &ctx.id)?;
     let mut ops = Vec::new();
     core.db.stage(&mut ops, Table::Tokens, Some(&cur), None)?;

@@ -105,7 +105,7 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     }
     let now = time::now();
     core.touch(&mut u, &ctx.caller.user_uuid, &now);
-    let _g = core.lock()?;
+    let _g = core.lock();
     if core.db.user_by_name(&username)?.is_some() {
         return Err(Error::Unprocessable(format!(
             "username {username:?} is already taken (choose another)"
@@ -155,7 +155,7 @@ pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let patch = body_obj(ctx, "user")?;
     check_keys(&patch, WRITABLE, "user")?;
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_readable(core, &p, &ctx.id)?;
     if p.level(&ctx.id)? < MANAGE || ctx.caller.anonymous {
@@ -202,7 +202,7 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
 }
 
 pub fn delete(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let _g = core.lock()?;
+    let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_readable(core, &p, &ctx.id)?;
     if !ctx.caller.is_admin {

@@ -378,3 +378,134 @@ async fn public_and_home_sharing() {
         .await;
     assert_eq!(st, 404);
 }
+
+/// Issue 11 item 4: an owner change needs can_write on the old owner as well as on the
+/// new one — for collections, projects and links alike. A writer (or manager) of an
+/// object cannot take it from its owner.
+#[tokio::test]
+async fn owner_change_needs_write_on_the_old_owner() {
+    let s = start().await;
+    let (alice, at) = s.user("alice").await;
+    let (bob, bt) = s.user("bob").await;
+    // bob may write alice's collection, and manage her project
+    let c = s.collection(&at, "c", None, b"alice's").await;
+    let cu = c["uuid"].as_str().unwrap().to_string();
+    link(&s, &at, &bob, "can_write", &cu).await;
+    let p = s.project(&at, "P", None).await;
+    link(&s, &at, &bob, "can_manage", &p).await;
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/collections/{cu}"),
+            &bt,
+            json!({"collection": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["errors"][0].as_str().unwrap().contains("current owner"),
+        "{e}"
+    );
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/groups/{p}"),
+            &bt,
+            json!({"group": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // alice still owns both and reads them
+    let (st, c2) = s.get(&format!("/arvados/v1/collections/{cu}"), &at).await;
+    assert_eq!((st, &c2["owner_uuid"]), (200, &json!(alice)));
+    let (st, p2) = s.get(&format!("/arvados/v1/groups/{p}"), &at).await;
+    assert_eq!((st, &p2["owner_uuid"]), (200, &json!(alice)));
+    // a link alice made on the project: its manager bob may edit it, not take it
+    let (st, l) = s
+        .post(
+            "/arvados/v1/links",
+            &at,
+            json!({"link": {"link_class": "tag", "name": "t", "tail_uuid": alice, "head_uuid": p}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{l}");
+    let lu = l["uuid"].as_str().unwrap();
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/links/{lu}"),
+            &bt,
+            json!({"link": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    // with write on both owners a move is fine: bob moves the collection from P
+    // (which he manages) to his home
+    let c3 = s.collection(&at, "in-p", Some(&p), b"in p").await;
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/collections/{}", c3["uuid"].as_str().unwrap()),
+            &bt,
+            json!({"collection": {"owner_uuid": bob}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{e}");
+    // and alice moves her collection into P and renames it in one update
+    let (st, e) = s
+        .patch(
+            &format!("/arvados/v1/collections/{cu}"),
+            &at,
+            json!({"collection": {"owner_uuid": p, "name": "moved"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{e}");
+    assert_eq!((&e["owner_uuid"], &e["name"]), (&json!(p), &json!("moved")));
+}
+
+/// Issue 11 item 12: a sharing link shares the collection as it is, not its history:
+/// no versions list, and nothing once the collection is trashed.
+#[tokio::test]
+async fn sharing_link_reads_the_collection_not_its_history() {
+    let s = start().await;
+    let (alice, at) = s.user("alice").await;
+    let c = s.collection(&at, "c", None, b"v1").await;
+    let cu = c["uuid"].as_str().unwrap().to_string();
+    let path = format!("/arvados/v1/collections/{cu}");
+    let (st, _) = s
+        .patch(&path, &at, json!({"collection": {"name": "c, v2"}}))
+        .await;
+    assert_eq!(st, 200);
+    let share = s
+        .token_for(
+            &alice,
+            json!({"scopes": [format!("GET /arvados/v1/collections/{cu}"), format!("GET /arvados/v1/collections/{cu}/")]}),
+        )
+        .await;
+    let (st, v) = s.get(&path, &share).await;
+    assert_eq!((st, &v["name"]), (200, &json!("c, v2")));
+    let (st, e) = s.get(&format!("{path}/versions"), &share).await;
+    assert_eq!(st, 403, "{e}");
+    // the owner sees the history, and so does a token scoped to read collections
+    let (st, vs) = s.get(&format!("{path}/versions"), &at).await;
+    assert_eq!((st, vs["items_available"].as_u64()), (200, Some(2)));
+    let reader = s
+        .token_for(&alice, json!({"scopes": ["GET /arvados/v1/collections/"]}))
+        .await;
+    assert_eq!(s.get(&format!("{path}/versions"), &reader).await.0, 200);
+    // past versions by their own UUID are outside the link's scope
+    let v1 = vs["items"][0]["uuid"].as_str().unwrap();
+    assert_eq!(
+        s.get(&format!("/arvados/v1/collections/{v1}"), &share)
+            .await
+            .0,
+        403
+    );
+    // trashed: gone for the link, include_trash or not; the owner still sees it
+    assert_eq!(s.delete(&path, &at).await.0, 200);
+    assert_eq!(s.get(&path, &share).await.0, 404);
+    assert_eq!(
+        s.get(&format!("{path}?include_trash=true"), &share).await.0,
+        404
+    );
+    assert_eq!(
+        s.get(&format!("{path}?include_trash=true"), &at).await.0,
+        200
+    );
+}

@@ -55,6 +55,14 @@ pub struct KeepstoreSection {
     pub volumes: Option<Vec<PathBuf>>,
     pub trash_lifetime: Option<Dur>,
     pub trash_check_interval: Option<Dur>,
+    /// How long keepstore trusts the API's "this token is valid" (default 30s).
+    pub token_check_valid_for: Option<Dur>,
+    /// How long keepstore remembers "this token is not valid" (default 5s).
+    pub token_check_invalid_for: Option<Dur>,
+    /// How many tokens keepstore remembers (default 10000).
+    pub token_check_max_entries: Option<usize>,
+    /// How long one token check with the API may take (default 5s).
+    pub token_check_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -93,6 +101,9 @@ pub struct Config {
     pub volumes: Vec<PathBuf>,
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
+    /// `[keepstore] token_check_*` with the defaults applied (the API URL is set by
+    /// `keepstore_config`).
+    pub token_check: keepstore::TokenCheckConfig,
     pub web_listen: SocketAddr,
     pub web_external_url: Option<String>,
     pub web_domain: String,
@@ -208,6 +219,17 @@ impl Config {
                 .trash_check_interval
                 .map(|d| d.0)
                 .unwrap_or(Duration::from_secs(3600)),
+            token_check: {
+                let d = keepstore::TokenCheckConfig::new("");
+                let ks = &file.keepstore;
+                keepstore::TokenCheckConfig {
+                    valid_for: ks.token_check_valid_for.map_or(d.valid_for, |v| v.0),
+                    invalid_for: ks.token_check_invalid_for.map_or(d.invalid_for, |v| v.0),
+                    max_entries: ks.token_check_max_entries.unwrap_or(d.max_entries),
+                    timeout: ks.token_check_timeout.map_or(d.timeout, |v| v.0),
+                    ..d
+                }
+            },
             web_listen: listen(&file.web.listen, "127.0.0.1:9002", "[web] listen", &name)?,
             web_external_url: file.web.external_url.clone(),
             web_domain: file
@@ -224,6 +246,28 @@ impl Config {
 
     pub fn signing_key(&self) -> SigningKey {
         SigningKey::new(self.blob_signing_key.as_bytes().to_vec())
+    }
+
+    /// keepstore's settings; `api_url` is where it checks that tokens are still valid.
+    pub fn keepstore_config(
+        &self,
+        signer: keep_format::BlobSigner,
+        api_url: &str,
+    ) -> keepstore::Config {
+        keepstore::Config {
+            trash_lifetime: self.trash_lifetime,
+            trash_check_interval: self.trash_check_interval,
+            token_check: Some(keepstore::TokenCheckConfig {
+                api_url: api_url.to_string(),
+                ..self.token_check.clone()
+            }),
+            ..keepstore::Config::new(
+                self.volumes.iter().map(|p| p.as_path().into()).collect(),
+                signer,
+                self.system_root_token.clone(),
+                self.management_token.clone(),
+            )
+        }
     }
 }
 
@@ -339,11 +383,11 @@ mod tests {
     fn bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("keep.toml");
-        fs::write(&cfg, "blob_signature_ttl = \"7 days\"\n").unwrap();
+        fs::write(&cfg, "blob_signature_ttl = \"7 fortnights\"\n").unwrap();
         let err = Config::load(dir.path(), Some(&cfg))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("7 days"), "{err}");
+        assert!(err.contains("7 fortnights"), "{err}");
         fs::write(&cfg, "[api]\nlisten = \"nope\"\n").unwrap();
         let err = Config::load(dir.path(), Some(&cfg))
             .unwrap_err()

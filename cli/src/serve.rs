@@ -111,21 +111,14 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
     let mut local_blocks: Option<std::sync::Arc<dyn keep_web::LocalBlocks>> = None;
 
     if let Some(listener) = ks_listener {
-        let ks = keepstore::Keepstore::open(keepstore::Config {
-            volumes: cfg.volumes.clone(),
-            signer: signer.clone(),
-            admin_token: cfg.system_root_token.clone(),
-            management_token: cfg.management_token.clone(),
-            trash_lifetime: cfg.trash_lifetime,
-            trash_check_interval: cfg.trash_check_interval,
-        })
-        .map_err(|e| {
-            CliError::new(
-                "starting keepstore",
-                e.to_string(),
-                "check the [keepstore] volumes",
-            )
-        })?;
+        let ks = keepstore::Keepstore::open(cfg.keepstore_config(signer.clone(), &api_url))
+            .map_err(|e| {
+                CliError::new(
+                    "starting keepstore",
+                    e.to_string(),
+                    "check the [keepstore] volumes",
+                )
+            })?;
         local_blocks = Some(std::sync::Arc::new(InProcess(ks.clone())));
         lines.push(format!("  keepstore  {}", url_of(&listener)));
         let app_ks = ks.clone();

@@ -1,12 +1,45 @@
-//! The crate's one error type and its one mapping to HTTP.
+//! The crate's one error type. A variant says what failed and keeps its cause as its
+//! `source`; which HTTP status each one becomes is decided in one place,
+//! `service::response`.
+//!
+//! Where a keep-format error came from decides its status: a body the client sent that
+//! doesn't parse is [`Error::BadBody`] (400); data from the API or keepstore that doesn't
+//! parse is [`Error::UpstreamData`] (502).
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+/// Which kind of input went over a limit (it decides the status: 413, 414, 431 or 400).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Over {
+    /// A request body: 413.
+    Body,
+    /// The request path or query: 414.
+    Uri,
+    /// A request header: 431.
+    Header,
+    /// Anything else (a credential's length): 400.
+    Other,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A request body keep-format refused.
+    #[error("the request body can't be used")]
+    BadBody(#[source] keep_format::Error),
+    /// The request body stopped or failed while it was read.
+    #[error("{what}")]
+    BodyRead {
+        what: String,
+        #[source]
+        source: actix_web::error::PayloadError,
+    },
+    /// An input over one of the limits in `limits`.
+    #[error("{what} (keep-web's limit: {limit}; see doc/webdav.md, Limits)")]
+    Limit {
+        what: String,
+        limit: String,
+        over: Over,
+    },
     /// No usable credentials for a private resource.
     #[error("credentials required")]
     Unauthorized,
@@ -32,85 +65,98 @@ pub enum Error {
     /// vanished): 409.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// `Overwrite: F` and the destination exists: 412.
+    /// A write's path that the manifest format refuses (it can't exist in a collection).
+    #[error("conflict: {what}")]
+    BadPath {
+        what: String,
+        #[source]
+        source: keep_format::Error,
+    },
+    /// `Overwrite: F` and the destination exists; a precondition the API checked: 412.
     #[error("precondition failed: {0}")]
     PreconditionFailed(String),
     /// MKCOL with a body.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
-    /// A request body over what this method may send.
-    #[error("request body too large: {0}")]
-    TooLarge(String),
     /// A Destination on another server: 502 (RFC 4918 §9.8.5).
     #[error("bad gateway: {0}")]
-    BadGateway(String),
+    OtherServer(String),
     /// Unsatisfiable Range for a file of this length.
     #[error("range not satisfiable")]
     RangeNotSatisfiable(u64),
+    /// A Range keep-web won't serve (too many parts, overlapping parts; RFC 9110 §14.2
+    /// lets a server refuse them): 416 like an unsatisfiable one, the text says why.
+    #[error("range not served: {why}")]
+    RangeRefused { len: u64, why: String },
     /// Every keepstore that could take a block is full or read-only: 507 (RFC 4918
     /// §11.5), which WebDAV clients report as "disk full" rather than a server fault.
     #[error("insufficient storage: {0}")]
     InsufficientStorage(String),
+    /// The API or a keepstore answered something unusable (the text says what).
     #[error("upstream: {0}")]
     Upstream(String),
+    /// A request to the API or a keepstore failed (the URL is never kept: it may hold a
+    /// signed locator).
+    #[error("upstream: {what}")]
+    Http {
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Data from the API (a manifest, a PDH) that keep-format refused.
+    #[error("upstream: {what}")]
+    UpstreamData {
+        what: String,
+        #[source]
+        source: keep_format::Error,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// A spawned task (a block upload, the ZIP writer) stopped.
+    #[error("internal: {what}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error("internal: writing the ZIP")]
+    Zip(#[source] async_zip::error::ZipError),
+    #[error("internal: {what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// A request body or name keep-format refused: the client's mistake.
-impl From<keep_format::Error> for Error {
-    fn from(e: keep_format::Error) -> Self {
-        Error::BadRequest(e.to_string())
-    }
-}
-
-impl ResponseError for Error {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::NotFound | Error::NoSuchPath => StatusCode::NOT_FOUND,
-            Error::Forbidden(_) | Error::FiniteDepth => StatusCode::FORBIDDEN,
-            Error::MethodNotAllowed | Error::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            Error::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
-            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Error::Config(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+impl Error {
+    /// A failed request to the API or a keepstore, its URL dropped.
+    pub fn http(what: impl Into<String>, e: reqwest::Error) -> Error {
+        Error::Http {
+            what: what.into(),
+            source: e.without_url(),
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.status_code());
-        r.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
-        match self {
-            Error::Unauthorized => {
-                r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"collections\""));
-            }
-            Error::RangeNotSatisfiable(len) => {
-                r.insert_header((header::CONTENT_RANGE, format!("bytes */{len}")));
-            }
-            Error::MethodNotAllowed | Error::ReadOnly(_) => {
-                r.insert_header((header::ALLOW, crate::dav::READ_METHODS));
-            }
-            Error::FiniteDepth => {
-                return r.content_type("application/xml; charset=utf-8").body(
-                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
-                     <D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n",
-                );
-            }
-            Error::Upstream(e) | Error::Internal(e) | Error::Config(e) => {
-                tracing::warn!(error = %e, "request failed");
-            }
-            _ => {}
+    pub fn limit(what: impl Into<String>, limit: impl ToString, over: Over) -> Error {
+        Error::Limit {
+            what: what.into(),
+            limit: limit.to_string(),
+            over,
         }
-        r.content_type("text/plain; charset=utf-8")
-            .body(format!("{self}\n"))
+    }
+
+    /// The message and every cause after it: `what: why: why`.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(self);
+        while let Some(e) = cur {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            cur = e.source();
+        }
+        out
     }
 }

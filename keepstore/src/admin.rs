@@ -3,8 +3,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::BytesMut;
+use futures_util::StreamExt;
 use keep_format::Hash;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::get::parse_locator;
@@ -76,7 +80,9 @@ async fn index(
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
         return Err(Error::BadRequest(format!(
-            "index prefix {prefix:?} must be up to 64 lowercase hex digits"
+            "the index prefix must be at most 64 lowercase hex digits (keepstore's limit for a prefix); got {} characters{}",
+            prefix.len(),
+            if prefix.len() <= 64 { " that are not all lowercase hex" } else { "" }
         )));
     }
     let ks = ks.get_ref().clone();
@@ -134,6 +140,58 @@ pub(crate) async fn mounts(
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Largest body of `PUT /trash` and `PUT /pull` (read only after the admin token was
+/// checked).
+pub(crate) const LIST_BODY_MAX: u64 = 16 << 20;
+/// Most entries in one trash or pull list.
+pub(crate) const LIST_ENTRIES_MAX: usize = 100_000;
+
+/// Reads a JSON list body of at most [`LIST_BODY_MAX`] bytes and [`LIST_ENTRIES_MAX`]
+/// entries: refused from `Content-Length` before reading, or as soon as the body passes
+/// the limit. Call only after authenticating.
+async fn read_list<T: DeserializeOwned>(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    what: &'static str,
+    shape: &str,
+) -> Result<Vec<T>, Error> {
+    let too_large = || Error::BodyTooLarge {
+        what,
+        limit: LIST_BODY_MAX,
+    };
+    if let Some(n) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        if n > LIST_BODY_MAX {
+            return Err(too_large());
+        }
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::Body {
+            after: body.len() as u64,
+            why: e.to_string(),
+        })?;
+        if (body.len() + chunk.len()) as u64 > LIST_BODY_MAX {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let items: Vec<T> = serde_json::from_slice(&body)
+        .map_err(|e| Error::BadRequest(format!("the {what} must be JSON {shape}: {e}")))?;
+    if items.len() > LIST_ENTRIES_MAX {
+        return Err(Error::TooManyEntries {
+            what,
+            got: items.len(),
+            limit: LIST_ENTRIES_MAX,
+        });
+    }
+    Ok(items)
+}
+
 #[derive(Deserialize)]
 struct TrashItem {
     locator: String,
@@ -148,15 +206,18 @@ struct TrashResult {
 
 pub(crate) async fn trash(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     ks: web::Data<Keepstore>,
 ) -> Result<HttpResponse, Error> {
+    // authenticate before reading a byte of the body
     require_admin(&req, &ks)?;
-    let items: Vec<TrashItem> = serde_json::from_slice(&body).map_err(|e| {
-        Error::BadRequest(format!(
-            "the trash list must be JSON [{{\"locator\":\"<hash>+<size>\",\"block_mtime\":<ns>}}, …]: {e}"
-        ))
-    })?;
+    let items: Vec<TrashItem> = read_list(
+        &req,
+        payload,
+        "trash list",
+        r#"[{"locator":"<hash>+<size>","block_mtime":<ns>}, …]"#,
+    )
+    .await?;
     let mut hashes: Vec<(Hash, u64)> = Vec::with_capacity(items.len());
     for it in &items {
         hashes.push((parse_locator(&it.locator)?.hash, it.block_mtime));
@@ -175,12 +236,14 @@ pub(crate) async fn trash(
         let mut res = TrashResult::default();
         for (hash, mtime) in hashes {
             let mut done = false;
+            // too new: a client may still hold a valid signature for it
+            let young = u128::from(mtime) > cutoff;
             for v in &ks.inner.volumes {
-                let Some(meta) = v.stat(&hash)? else { continue };
-                if meta.mtime_ns != mtime || u128::from(meta.mtime_ns) > cutoff {
-                    continue;
+                if young {
+                    break;
                 }
-                if v.trash(&hash, deadline)? {
+                // skipped when its mtime is no longer the one the index showed
+                if v.trash(&hash, deadline, Some(mtime))? {
                     tracing::info!(block = %hash, volume = v.id(), deadline, "trashed block");
                     done = true;
                 }

@@ -37,7 +37,7 @@ pub(crate) fn require(req: &HttpRequest) -> Result<Token, Error> {
     token(req)?.ok_or(Error::NoToken)
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -53,6 +53,32 @@ pub enum Error {
     Corrupt(Hash),
     #[error("the range is outside the block of {len} bytes")]
     RangeNotSatisfiable { len: u64 },
+    #[error("the token is no longer valid (the API says it expired or was revoked): get a new token and a new signed locator")]
+    TokenNotValid,
+    #[error("cannot check the token with the API ({why}): retry shortly")]
+    ApiUnavailable {
+        why: String,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    #[error("the {what} body is larger than {limit} bytes (keepstore's limit for {what}): send fewer entries per request")]
+    BodyTooLarge { what: &'static str, limit: u64 },
+    #[error("the {what} holds {got} entries, more than {limit} (keepstore's limit for {what}): send fewer entries per request")]
+    TooManyEntries {
+        what: &'static str,
+        got: usize,
+        limit: usize,
+    },
+    /// An S3 volume's server failed, answered an error, or did not answer in time.
+    #[error("S3 volume {volume}: {what}: {why}")]
+    S3 {
+        volume: String,
+        what: String,
+        why: String,
+        timeout: bool,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -63,6 +89,22 @@ impl Error {
             what: what.into(),
             source,
         }
+    }
+
+    /// An error reading a block through [`crate::BlockReader`]: a volume's own error
+    /// (e.g. an S3 timeout) carried inside the `io::Error` comes back out as itself.
+    pub(crate) fn read(what: impl Into<String>, source: io::Error) -> Self {
+        if source.get_ref().is_some_and(|i| i.is::<Error>()) {
+            if let Some(inner) = source.into_inner() {
+                if let Ok(e) = inner.downcast::<Error>() {
+                    return *e;
+                }
+                // unreachable: `is` said it was ours
+                return Error::Internal("a read error changed type".into());
+            }
+            return Error::Internal("a read error lost its cause".into());
+        }
+        Error::io(what, source)
     }
 
     /// Did this come from a full disk (so the next volume may take the block)?
@@ -91,7 +133,15 @@ impl ResponseError for Error {
             Error::Volume { .. } | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Io { source, .. } if is_enospc(source) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::NoToken | Error::BadToken(_) | Error::Signature(_) => StatusCode::UNAUTHORIZED,
+            Error::NoToken | Error::BadToken(_) | Error::Signature(_) | Error::TokenNotValid => {
+                StatusCode::UNAUTHORIZED
+            }
+            Error::ApiUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::S3 { timeout: true, .. } => StatusCode::GATEWAY_TIMEOUT,
+            Error::S3 { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::BodyTooLarge { .. } | Error::TooManyEntries { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Error::Forbidden(..) => StatusCode::FORBIDDEN,
             Error::BadLocator(_)
             | Error::BadRequest(_)
@@ -117,6 +167,9 @@ impl ResponseError for Error {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                 resp.insert_header((header::CONTENT_RANGE, v));
             }
+        }
+        if let Error::ApiUnavailable { .. } = self {
+            resp.insert_header((header::RETRY_AFTER, "5"));
         }
         if matches!(self, Error::NoToken | Error::BadToken(_)) {
             resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

@@ -32,7 +32,16 @@ const NODE_READ_LIMIT: u64 = 64;
 /// An outboard this small (a block of at most 64 groups) is read whole in one go.
 const SMALL_OUTBOARD: u64 = 4096;
 
+/// Longest locator accepted in a URL or a JSON list (a signed locator is ~160 bytes).
+pub(crate) const MAX_LOCATOR_LEN: usize = 1024;
+
 pub(crate) fn parse_locator(s: &str) -> Result<Locator, Error> {
+    if s.len() > MAX_LOCATOR_LEN {
+        return Err(Error::BadLocator(format!(
+            "the locator is {} bytes long, more than {MAX_LOCATOR_LEN} (keepstore's limit for a locator)",
+            s.len()
+        )));
+    }
     s.parse::<Locator>().map_err(|_| {
         Error::BadLocator(format!(
             "malformed locator {:?}: expected <64 lowercase hex BLAKE3 digits>+<size>[+A<signature>@<expiry>…]",
@@ -71,7 +80,7 @@ impl BlockStream {
                 // the file shrank under us, or lies about its length
                 return Err(self.corrupt("the data file is shorter than its length"));
             }
-            return Err(Error::io(
+            return Err(Error::read(
                 format!("reading block {} on {}", self.hash, self.vol.path()),
                 e,
             ));
@@ -126,7 +135,7 @@ fn trusted_cvs(
     }
     let expect = outboard::outboard_size(len);
     let io = |e| {
-        Error::io(
+        Error::read(
             format!("reading the outboard of {hash} on {}", vol.path()),
             e,
         )
@@ -154,7 +163,7 @@ fn trusted_cvs(
         if read_nodes {
             // then the rest of the outboard, in the background: later reads of this
             // block find every node cached and cost one read (the data group) each
-            block.prefetch(0..0, std::slice::from_ref(&(0..expect)));
+            block.warm_outboard();
         }
     }
     let in_memory: Option<Vec<u8>> = if !has_outboard {
@@ -173,7 +182,7 @@ fn trusted_cvs(
                         "the data file is shorter than its length",
                     ));
                 }
-                return Err(Error::io(
+                return Err(Error::read(
                     format!("reading block {hash} on {}", vol.path()),
                     e,
                 ));
@@ -274,6 +283,12 @@ fn prepare(
     } else {
         outboard::groups_for(len, window.clone())
     };
+    if len > 0 {
+        block.will_read(
+            outboard::group_bytes(len, groups.start).start
+                ..outboard::group_bytes(len, groups.end - 1).end,
+        );
+    }
     let cvs = trusted_cvs(&ks, &*vol, &*block, &hash, groups.clone())?;
     let mut st = BlockStream {
         ks,
@@ -307,6 +322,7 @@ pub(crate) async fn get_block(
         .signer
         .verify(&loc, &token, SystemTime::now())
         .map_err(Error::Signature)?;
+    ks.check_token(&token).await?;
     let head = req.method() == Method::HEAD;
     let range_header = req
         .headers()
@@ -409,6 +425,7 @@ impl Keepstore {
             .signer
             .verify(loc, token, SystemTime::now())
             .map_err(Error::Signature)?;
+        self.check_token(token).await?;
         if len == 0 {
             return Ok(stream::empty().boxed());
         }

@@ -18,6 +18,8 @@ mod get;
 mod metrics;
 mod put;
 mod range;
+pub mod s3;
+mod tokencheck;
 pub mod volume;
 
 use std::path::PathBuf;
@@ -31,17 +33,39 @@ use actix_web::web;
 use keep_format::{BlobSigner, Hash};
 
 pub use error::Error;
+pub use tokencheck::TokenCheckConfig;
 pub use volume::{
     rendezvous_order, BlockMeta, BlockReader, BlockWriter, LocalVolume, Space, Volume,
 };
 
 use metrics::Metrics;
 
+/// One `[keepstore] volumes` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VolumeConfig {
+    /// A local directory.
+    Directory(PathBuf),
+    /// An S3 bucket (and prefix).
+    S3(s3::S3Config),
+}
+
+impl From<PathBuf> for VolumeConfig {
+    fn from(p: PathBuf) -> Self {
+        VolumeConfig::Directory(p)
+    }
+}
+
+impl From<&std::path::Path> for VolumeConfig {
+    fn from(p: &std::path::Path) -> Self {
+        VolumeConfig::Directory(p.to_path_buf())
+    }
+}
+
 /// Everything keepstore needs from the config file.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Local directories holding blocks; blocks are placed by rendezvous hashing.
-    pub volumes: Vec<PathBuf>,
+    /// Where blocks live; blocks are placed by rendezvous hashing over the volumes.
+    pub volumes: Vec<VolumeConfig>,
     /// Signs locators on PUT, checks them on GET/HEAD.
     pub signer: BlobSigner,
     /// The cluster's system root token: required for index, mounts, trash, untrash.
@@ -52,6 +76,31 @@ pub struct Config {
     pub trash_lifetime: Duration,
     /// How often the sweeper deletes expired trash.
     pub trash_check_interval: Duration,
+    /// How a `GET`/`HEAD`'s token is checked with the API (revocation and expiry reach
+    /// blocks). `None`: signatures alone decide (only for a keepstore without an API,
+    /// such as in tests).
+    pub token_check: Option<TokenCheckConfig>,
+}
+
+impl Config {
+    /// A config with every other setting at its default: trash kept 14 days, swept
+    /// hourly, no token check.
+    pub fn new(
+        volumes: Vec<VolumeConfig>,
+        signer: BlobSigner,
+        admin_token: String,
+        management_token: String,
+    ) -> Config {
+        Config {
+            volumes,
+            signer,
+            admin_token,
+            management_token,
+            trash_lifetime: Duration::from_secs(14 * 86400),
+            trash_check_interval: Duration::from_secs(3600),
+            token_check: None,
+        }
+    }
 }
 
 /// The block server. Cheap to clone (an `Arc` inside).
@@ -67,6 +116,7 @@ pub(crate) struct Inner {
     pub management_token: String,
     pub trash_lifetime: Duration,
     pub trash_check_interval: Duration,
+    pub tokens: Option<tokencheck::TokenChecker>,
     pub metrics: Metrics,
 }
 
@@ -79,7 +129,8 @@ pub(crate) fn unix_now() -> u64 {
 
 impl Keepstore {
     /// Creates or checks every volume directory, removes leftover temp files, and loads
-    /// (or generates) each volume's id.
+    /// (or generates) each volume's id. Blocking; with an S3 volume it must run on a
+    /// blocking thread of a tokio runtime: use [`Keepstore::start`].
     pub fn open(config: Config) -> Result<Keepstore, Error> {
         if config.volumes.is_empty() {
             return Err(Error::Volume {
@@ -89,28 +140,44 @@ impl Keepstore {
             });
         }
         let mut volumes: Vec<Arc<dyn Volume>> = Vec::new();
-        for path in &config.volumes {
-            let v = LocalVolume::open(path)?;
+        for vc in &config.volumes {
+            let v: Arc<dyn Volume> = match vc {
+                VolumeConfig::Directory(path) => Arc::new(LocalVolume::open(path)?),
+                VolumeConfig::S3(c) => Arc::new(s3::S3Volume::open(c)?),
+            };
             if let Some(other) = volumes.iter().find(|o| o.id() == v.id()) {
                 return Err(Error::Volume {
-                    path: path.display().to_string(),
+                    path: v.path(),
                     why: format!(
-                        "it has the same volume id as {} (the same directory listed twice, or a copied {}): list each directory once",
+                        "it has the same volume id as {} (the same volume listed twice, or a copied {}): list each volume once",
                         other.path(),
                         ".keep-volume-id"
                     ),
                 });
             }
-            tracing::info!(volume = v.id(), path = %path.display(), "keepstore volume ready");
-            volumes.push(Arc::new(v));
+            tracing::info!(volume = v.id(), path = %v.path(), kind = v.kind(), "keepstore volume ready");
+            volumes.push(v);
         }
-        Ok(Self::with_volumes(config, volumes))
+        Self::with_volumes(config, volumes)
+    }
+
+    /// [`Keepstore::open`] from async code: the volumes are opened on a blocking thread
+    /// (an S3 volume talks to its server while it opens).
+    pub async fn start(config: Config) -> Result<Keepstore, Error> {
+        tokio::task::spawn_blocking(move || Keepstore::open(config)).await?
     }
 
     /// Like [`Keepstore::open`] but with volumes already opened (any [`Volume`]
     /// implementation); `config.volumes` is ignored.
-    pub fn with_volumes(config: Config, volumes: Vec<Arc<dyn Volume>>) -> Keepstore {
-        Keepstore {
+    pub fn with_volumes(config: Config, volumes: Vec<Arc<dyn Volume>>) -> Result<Keepstore, Error> {
+        let tokens = match &config.token_check {
+            Some(tc) => Some(tokencheck::TokenChecker::new(
+                tc.clone(),
+                &config.admin_token,
+            )?),
+            None => None,
+        };
+        Ok(Keepstore {
             inner: Arc::new(Inner {
                 volumes,
                 signer: config.signer,
@@ -118,9 +185,21 @@ impl Keepstore {
                 management_token: config.management_token,
                 trash_lifetime: config.trash_lifetime,
                 trash_check_interval: config.trash_check_interval,
+                tokens,
                 metrics: Metrics::new(),
             }),
-        }
+        })
+    }
+
+    /// Checks with the API that `token` is still valid (see `tokencheck`): a no-op
+    /// when no token check is configured.
+    pub(crate) async fn check_token(&self, token: &keep_format::Token) -> Result<(), Error> {
+        let Some(tc) = &self.inner.tokens else {
+            return Ok(());
+        };
+        let r = tc.check(token).await;
+        self.inner.metrics.token_check(&r);
+        r.map(|_| ())
     }
 
     /// The volumes, in configuration order.
@@ -135,7 +214,6 @@ impl Keepstore {
         cfg.service(
             web::scope("")
                 .app_data(ks)
-                .app_data(web::PayloadConfig::new(64 << 20))
                 .wrap(from_fn(move |req, next| {
                     count_requests(counted.clone(), req, next)
                 }))
@@ -207,12 +285,12 @@ async fn count_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let method = req.method().as_str().to_string();
+    let method = metrics::method_label(req.method());
     let res = next.call(req).await;
     let code = match &res {
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    ks.inner.metrics.request(&method, code);
+    ks.inner.metrics.request(method, code);
     res
 }

@@ -9,9 +9,30 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use actix_web::http::Method;
+
+use crate::tokencheck::Outcome;
 use crate::volume::Volume;
+use crate::Error;
 
 type Labels = Vec<(String, String)>;
+
+/// The `method` label of a request: one of a fixed set, so a client inventing methods
+/// cannot add series without bound.
+pub(crate) fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
 
 /// Every metric keepstore exports.
 pub(crate) struct Metrics {
@@ -20,6 +41,7 @@ pub(crate) struct Metrics {
     pub bytes_in: Counter,
     pub bytes_out: Counter,
     pub corrupt: Counter,
+    token_checks: Family<Labels, Counter>,
     volume_free: Family<Labels, Gauge>,
     volume_read: Family<Labels, Counter>,
 }
@@ -31,6 +53,7 @@ impl Metrics {
         let bytes_in = Counter::default();
         let bytes_out = Counter::default();
         let corrupt = Counter::default();
+        let token_checks = Family::<Labels, Counter>::default();
         let volume_free = Family::<Labels, Gauge>::default();
         let volume_read = Family::<Labels, Counter>::default();
         registry.register(
@@ -54,6 +77,11 @@ impl Metrics {
             corrupt.clone(),
         );
         registry.register(
+            "keepstore_token_checks",
+            "Tokens of GET/HEAD requests checked with the API, by result (root, cached, asked, invalid, unavailable)",
+            token_checks.clone(),
+        );
+        registry.register(
             "keepstore_volume_free_bytes",
             "Free bytes on each volume",
             volume_free.clone(),
@@ -69,12 +97,26 @@ impl Metrics {
             bytes_in,
             bytes_out,
             corrupt,
+            token_checks,
             volume_free,
             volume_read,
         }
     }
 
-    pub fn request(&self, method: &str, code: u16) {
+    pub fn token_check(&self, r: &Result<Outcome, Error>) {
+        let result = match r {
+            Ok(Outcome::Root) => "root",
+            Ok(Outcome::Cached) => "cached",
+            Ok(Outcome::Asked) => "asked",
+            Err(Error::TokenNotValid) => "invalid",
+            Err(_) => "unavailable",
+        };
+        self.token_checks
+            .get_or_create(&vec![("result".to_string(), result.to_string())])
+            .inc();
+    }
+
+    pub fn request(&self, method: &'static str, code: u16) {
         self.requests
             .get_or_create(&vec![
                 ("method".to_string(), method.to_string()),

@@ -1,7 +1,9 @@
-//! Where blocks live: the [`Volume`] trait and its local-directory implementation.
+//! Where blocks live: the [`Volume`] trait and its local-directory implementation (the
+//! S3 one is in `crate::s3`).
 //!
-//! Every method is synchronous and may block on the disk: call them from
-//! `tokio::task::spawn_blocking`.
+//! Every method is synchronous and may block on the disk or the network: call them from
+//! `tokio::task::spawn_blocking` (never from async code: an S3 volume drives its
+//! requests on the runtime with `Handle::block_on`).
 //!
 //! Layout of a [`LocalVolume`] rooted at `<root>`:
 //!
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keep_format::Hash;
+use parking_lot::{Mutex, MutexGuard};
 use rand::Rng;
 use tempfile::NamedTempFile;
 
@@ -50,8 +53,12 @@ pub struct Space {
 pub trait Volume: Send + Sync + 'static {
     /// The persistent id (stable across restarts; used for placement).
     fn id(&self) -> &str;
-    /// Where it is, for `/mounts` and messages.
+    /// Where it is, for `/mounts` and messages (never a secret).
     fn path(&self) -> String;
+    /// `"directory"` or `"s3"`, for `/mounts`.
+    fn kind(&self) -> &'static str {
+        "directory"
+    }
     fn read_only(&self) -> bool {
         false
     }
@@ -69,8 +76,13 @@ pub trait Volume: Send + Sync + 'static {
     fn quarantine(&self, hash: &Hash) -> Result<(), Error>;
     /// Calls `f` for every block whose hex hash starts with `prefix`.
     fn index(&self, prefix: &str, f: &mut dyn FnMut(Hash, BlockMeta)) -> Result<(), Error>;
-    /// Moves a block to the trash until `deadline` (Unix seconds). `false` if it is not here.
-    fn trash(&self, hash: &Hash, deadline: u64) -> Result<bool, Error>;
+    /// Moves a block to the trash until `deadline` (Unix seconds), if its mtime is still
+    /// `if_mtime_ns` (when given). `false` if it is not here, or its mtime differs, or it
+    /// was written or touched while it was being trashed (it then stays). A block
+    /// touched or written again at the same time as it is trashed is never lost: either
+    /// the trash sees the new mtime and keeps it, or the touch/write sees it gone and
+    /// fails (the writer then stores it again).
+    fn trash(&self, hash: &Hash, deadline: u64, if_mtime_ns: Option<u64>) -> Result<bool, Error>;
     /// Restores the most recently trashed copy of a block. `false` if there is none.
     fn untrash(&self, hash: &Hash) -> Result<bool, Error>;
     /// Deletes trash whose deadline is at or before `now` (Unix seconds); returns how
@@ -99,6 +111,12 @@ pub trait BlockReader: Send {
     /// other (a verified Range read needs a dozen outboard nodes, each found only after
     /// the one above it). Only a hint: the default does nothing.
     fn prefetch(&self, _data: Range<u64>, _outboard: &[Range<u64>]) {}
+    /// Says that the whole outboard may be read later (by a later request): a local
+    /// volume asks the kernel to cache it. Only a hint: the default does nothing.
+    fn warm_outboard(&self) {}
+    /// Says that bytes `data` will be read in order, piece after piece: a remote volume
+    /// can stream them in one request. Only a hint: the default does nothing.
+    fn will_read(&self, _data: Range<u64>) {}
 }
 
 /// A block being written.
@@ -115,6 +133,9 @@ pub struct LocalVolume {
     root: PathBuf,
     id: String,
     read: Arc<AtomicU64>,
+    /// Serializes touch against trash per block (by the hash's first byte), so that a
+    /// block touched by a PUT is never trashed by a stat taken before that touch.
+    locks: Vec<Mutex<()>>,
 }
 
 fn unix_now() -> u64 {
@@ -237,7 +258,12 @@ impl LocalVolume {
             root,
             id,
             read: Arc::new(AtomicU64::new(0)),
+            locks: (0..256).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    fn lock(&self, hash: &Hash) -> MutexGuard<'_, ()> {
+        self.locks[usize::from(hash.as_bytes()[0])].lock()
     }
 
     pub fn root(&self) -> &Path {
@@ -368,6 +394,7 @@ impl Volume for LocalVolume {
     }
 
     fn touch(&self, hash: &Hash) -> Result<bool, Error> {
+        let _held = self.lock(hash);
         let p = self.data_path(hash);
         let c = CString::new(p.as_os_str().as_bytes())
             .map_err(|_| Error::Internal("a path holds a NUL byte".into()))?;
@@ -446,7 +473,14 @@ impl Volume for LocalVolume {
         Ok(())
     }
 
-    fn trash(&self, hash: &Hash, deadline: u64) -> Result<bool, Error> {
+    fn trash(&self, hash: &Hash, deadline: u64, if_mtime_ns: Option<u64>) -> Result<bool, Error> {
+        let _held = self.lock(hash);
+        if let Some(want) = if_mtime_ns {
+            match self.stat(hash)? {
+                Some(m) if m.mtime_ns == want => {}
+                _ => return Ok(false),
+            }
+        }
         let dest = self.root.join("trash").join(format!("{hash}.{deadline}"));
         self.move_out(hash, &dest)
     }
@@ -548,6 +582,12 @@ impl BlockReader for LocalReader {
         match &self.ob {
             Some((_, f)) => f.read_exact_at(buf, offset),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no outboard")),
+        }
+    }
+
+    fn warm_outboard(&self) {
+        if let Some((len, f)) = &self.ob {
+            will_need(f, 0..*len);
         }
     }
 
@@ -732,11 +772,11 @@ mod tests {
         .unwrap();
         assert_eq!(seen, 1);
 
-        assert!(v.trash(&h, 100).unwrap());
+        assert!(v.trash(&h, 100, None).unwrap());
         assert!(v.stat(&h).unwrap().is_none());
         assert!(v.untrash(&h).unwrap());
         assert!(v.open(&h).unwrap().unwrap().outboard_len().is_some());
-        assert!(v.trash(&h, 100).unwrap());
+        assert!(v.trash(&h, 100, None).unwrap());
         assert_eq!(v.empty_trash(99).unwrap(), 0);
         assert_eq!(v.empty_trash(100).unwrap(), 1);
         assert!(!v.untrash(&h).unwrap());

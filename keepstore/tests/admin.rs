@@ -1,10 +1,8 @@
 //! Admin and management endpoints: index, trash, untrash, mounts, health, metrics.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{data, start, start_with, ADMIN, MGMT};
+use crate::common::{data, start, start_with, ADMIN, MGMT};
 use keep_format::Hash;
 use reqwest::Method;
 

@@ -1,11 +1,9 @@
 //! PUT / GET / HEAD through an in-process keepstore: the size table, refusals, and
 //! nothing left on disk after a failed PUT.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{data, start};
+use crate::common::{data, start};
 use keep_format::{Hash, Locator, BLOCK_SIZE_MAX};
 
 const MIB: usize = 1 << 20;
@@ -132,7 +130,7 @@ async fn short_body_is_400_and_stores_nothing() {
 
 /// Sends headers (and optionally a body) on a raw socket from another thread while
 /// reading the answer: the server may answer before reading everything.
-fn raw_put_big(s: &common::Server, head: String, body_len: usize) -> String {
+fn raw_put_big(s: &crate::common::Server, head: String, body_len: usize) -> String {
     use std::io::{Read, Write};
     let mut sock = std::net::TcpStream::connect(s.addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))

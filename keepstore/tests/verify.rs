@@ -1,14 +1,12 @@
 //! Verify-on-read: corrupt blocks are never served, Range reads touch only their groups.
 
-mod common;
-
-use common::{data, flip, start};
+use crate::common::{data, flip, start};
 use futures_util::StreamExt;
 use keep_format::{Hash, BLOCK_SIZE_MAX};
 
 const MIB: u64 = 1 << 20;
 
-fn quarantined(s: &common::Server, hash: &Hash) -> usize {
+fn quarantined(s: &crate::common::Server, hash: &Hash) -> usize {
     s.dirs
         .iter()
         .map(|d| {

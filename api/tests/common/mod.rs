@@ -34,7 +34,7 @@ pub struct Server {
     pub api: Api,
     pub http: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -75,7 +75,7 @@ pub async fn start() -> Server {
         api,
         http: reqwest::Client::new(),
         handle,
-        _dir: dir,
+        dir,
     }
 }
 

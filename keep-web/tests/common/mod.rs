@@ -81,14 +81,12 @@ where
 pub async fn start() -> Env {
     let ks_dir = tempfile::tempdir().unwrap();
     let api_dir = tempfile::tempdir().unwrap();
-    let ks = keepstore::Keepstore::open(keepstore::Config {
-        volumes: vec![ks_dir.path().to_path_buf()],
-        signer: signer(),
-        admin_token: "ksadmin".into(),
-        management_token: MGMT.into(),
-        trash_lifetime: Duration::from_secs(3600),
-        trash_check_interval: Duration::from_secs(3600),
-    })
+    let ks = keepstore::Keepstore::open(keepstore::Config::new(
+        vec![ks_dir.path().into()],
+        signer(),
+        "ksadmin".into(),
+        MGMT.into(),
+    ))
     .unwrap();
     let (ks_url, _, ks_h) = serve(move |c| ks.configure(c));
     let cfg = keep_api::Config {

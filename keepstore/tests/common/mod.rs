@@ -42,17 +42,29 @@ pub async fn start(volumes: usize) -> Server {
 }
 
 pub async fn start_with(volumes: usize, ttl: Duration, trash_lifetime: Duration) -> Server {
+    start_cfg(volumes, ttl, |c| c.trash_lifetime = trash_lifetime).await
+}
+
+pub const SIGNING_KEY: &str = "test-signing-key";
+
+/// A keepstore on `volumes` fresh directories, with signatures living `ttl` and the
+/// config changed by `f` before it opens.
+pub async fn start_cfg(volumes: usize, ttl: Duration, f: impl FnOnce(&mut Config)) -> Server {
     let dirs: Vec<tempfile::TempDir> = (0..volumes).map(|_| tempfile::tempdir().unwrap()).collect();
-    let signer = BlobSigner::new(SigningKey::new("test-signing-key"), ttl);
-    let ks = Keepstore::open(Config {
-        volumes: dirs.iter().map(|d| d.path().to_path_buf()).collect(),
-        signer: signer.clone(),
-        admin_token: ADMIN.into(),
-        management_token: MGMT.into(),
-        trash_lifetime,
-        trash_check_interval: Duration::from_secs(3600),
-    })
-    .unwrap();
+    let signer = BlobSigner::new(SigningKey::new(SIGNING_KEY), ttl);
+    let mut cfg = Config::new(
+        dirs.iter().map(|d| d.path().into()).collect(),
+        signer.clone(),
+        ADMIN.into(),
+        MGMT.into(),
+    );
+    f(&mut cfg);
+    let ks = Keepstore::start(cfg).await.unwrap();
+    serve(ks, dirs, signer)
+}
+
+/// Serves `ks` on 127.0.0.1:0.
+pub fn serve(ks: Keepstore, dirs: Vec<tempfile::TempDir>, signer: BlobSigner) -> Server {
     let app_ks = ks.clone();
     let server = HttpServer::new(move || {
         let ks = app_ks.clone();
@@ -239,4 +251,135 @@ pub fn flip(path: &Path, offset: u64) {
     f.read_exact_at(&mut b, offset).unwrap();
     b[0] ^= 0x10;
     f.write_all_at(&b, offset).unwrap();
+}
+
+/// The root token the test API and keepstores share.
+pub const ROOT: &str = ADMIN;
+
+/// A real keep-api (RocksDB in a temp dir) on 127.0.0.1:0, signing with the same key as
+/// the test keepstores.
+pub struct ApiServer {
+    pub url: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        drop(self.handle.clone().stop(false));
+    }
+}
+
+pub async fn start_api(ttl: Duration) -> ApiServer {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = keep_api::Config {
+        cluster_id: "zzzzz".into(),
+        db_path: dir.path().join("db"),
+        signer: BlobSigner::new(SigningKey::new(SIGNING_KEY), ttl),
+        system_root_token: ROOT.into(),
+        management_token: MGMT.into(),
+        keepstore_urls: vec![],
+        web_url: "http://127.0.0.1:9002".into(),
+    };
+    let api = tokio::task::spawn_blocking(move || {
+        let api = keep_api::Api::open(cfg).unwrap();
+        api.bootstrap().unwrap();
+        api
+    })
+    .await
+    .unwrap();
+    let server = HttpServer::new(move || {
+        let api = api.clone();
+        App::new().configure(move |c| api.configure(c))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    ApiServer {
+        url: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        handle,
+        _dir: dir,
+    }
+}
+
+impl ApiServer {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut rq = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            rq = rq.json(&b);
+        }
+        let r = rq.send().await.unwrap();
+        let st = r.status().as_u16();
+        (st, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A new user and a token for it: (token uuid, token text). `extra` is merged into
+    /// the token record (e.g. `expires_at`).
+    pub async fn user_token(&self, name: &str, extra: serde_json::Value) -> (String, String) {
+        let (st, u) = self
+            .call(
+                reqwest::Method::POST,
+                "/arvados/v1/users",
+                ROOT,
+                Some(serde_json::json!({"user": {"username": name}})),
+            )
+            .await;
+        assert_eq!(st, 200, "{u}");
+        let mut body = serde_json::json!({"owner_uuid": u["uuid"]});
+        if let serde_json::Value::Object(m) = extra {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        let (st, t) = self
+            .call(
+                reqwest::Method::POST,
+                "/arvados/v1/api_client_authorizations",
+                ROOT,
+                Some(serde_json::json!({ "api_client_authorization": body })),
+            )
+            .await;
+        assert_eq!(st, 200, "{t}");
+        let uuid = t["uuid"].as_str().unwrap().to_string();
+        let token = format!("v2/{uuid}/{}", t["api_token"].as_str().unwrap());
+        (uuid, token)
+    }
+}
+
+/// `t` as RFC 3339 UTC (`2026-12-02T10:00:00Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // civil from days (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -8,15 +8,16 @@
 //! still serve the old content.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::StreamExt;
-use keep_format::{Locator, Manifest, Token};
+use keep_format::{Locator, Token};
+use parking_lot::Mutex;
 use serde_json::json;
 
+use crate::blocks::{BlockCutter, Run};
 use crate::error::Error;
 use crate::upstream::{Upstream, View};
-use crate::write::{BlockCutter, Run};
 
 /// Blocks smaller than this count as small.
 pub const SMALL_BLOCK: u64 = 4 << 20;
@@ -36,9 +37,7 @@ pub struct Repacker {
 impl Repacker {
     /// Starts a repack of `uuid` in the background if it needs one and none is running.
     pub fn after_write(self: &Arc<Self>, up: &Arc<Upstream>, uuid: &str, token: &Token) {
-        let Ok(mut busy) = self.busy.lock() else {
-            return;
-        };
+        let mut busy = self.busy.lock();
         if let Some(again) = busy.get_mut(uuid) {
             *again = true;
             return;
@@ -55,11 +54,11 @@ impl Repacker {
                     Ok(None) => {}
                     // a concurrent write changed it: that write asked for another round
                     Err(Error::PreconditionFailed(_)) => {}
-                    Err(e) => tracing::warn!(collection = %uuid, error = %e, "repack failed"),
+                    Err(e) => {
+                        tracing::warn!(collection = %uuid, error = %e.chain(), "repack failed")
+                    }
                 }
-                let Ok(mut busy) = me.busy.lock() else {
-                    return;
-                };
+                let mut busy = me.busy.lock();
                 match busy.get_mut(&uuid) {
                     Some(again) if *again => *again = false,
                     _ => {
@@ -87,9 +86,7 @@ pub fn worth_a_look(view: &View) -> bool {
 
 /// Repacks `uuid` if it holds enough small blocks; returns how many files moved.
 pub async fn repack(up: &Arc<Upstream>, uuid: &str, token: &Token) -> Result<Option<usize>, Error> {
-    let (text, pdh) = up.manifest(uuid, token).await?;
-    let m =
-        Manifest::parse(&text).map_err(|e| Error::Upstream(format!("manifest of {uuid}: {e}")))?;
+    let (m, pdh) = up.manifest(uuid, token).await?;
     let small: HashSet<usize> = m
         .blocks()
         .iter()
@@ -138,7 +135,7 @@ pub async fn repack(up: &Arc<Upstream>, uuid: &str, token: &Token) -> Result<Opt
             runs.iter()
                 .map(|(b, off, len)| (packed[*b].clone(), *off, *len)),
         )
-        .map_err(|e| Error::Internal(format!("repacking {path}: {e}")))?;
+        .map_err(|e| Error::Internal(format!("repacking {path:?}: {e}")))?;
     }
     let body = json!({
         "collection": { "manifest_text": out.to_text() },

@@ -16,7 +16,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keep_format::{EntryKind, Token};
 use tokio_util::compat::TokioAsyncWriteCompatExt;
 
+use crate::blocks::file_stream;
 use crate::error::Error;
+use crate::request::{headers, url};
 use crate::upstream::{Upstream, View};
 
 /// The pipe between the archive writer and the response.
@@ -25,7 +27,7 @@ const PIPE: usize = 256 << 10;
 /// Whether a GET of a directory asks for a ZIP.
 pub fn wanted(req: &HttpRequest) -> bool {
     let q = req.uri().query().unwrap_or_default();
-    if crate::path::query_values(q, "accept")
+    if url::query_values(q, "accept")
         .iter()
         .any(|v| v.eq_ignore_ascii_case("application/zip"))
     {
@@ -49,8 +51,11 @@ async fn write_archive(
     token: Token,
     w: tokio::io::DuplexStream,
 ) -> Result<(), Error> {
-    let zerr = |e: async_zip::error::ZipError| Error::Internal(format!("writing the ZIP: {e}"));
-    let ioerr = |e: std::io::Error| Error::Internal(format!("writing the ZIP: {e}"));
+    let zerr = Error::Zip;
+    let ioerr = |source| Error::Io {
+        what: "writing the ZIP",
+        source,
+    };
     let mut zw = ZipFileWriter::new(w.compat_write());
     // every entry carries the collection's modification time (UTC; a ZIP date has no
     // zone), not the invalid zero date unzip shows as 1980-00-00
@@ -75,17 +80,11 @@ async fn write_archive(
         let e = entry(rel.clone());
         let mut ew = zw.write_entry_stream(e).await.map_err(zerr)?;
         let mut hasher = blake3::Hasher::new();
-        let parts: Vec<_> = f
-            .slices(0..size)
-            .map(|s| (view.signed(s.locator), s.block_offset, s.len))
-            .collect();
-        for (loc, off, len) in parts {
-            let mut st = up.block_slice(&loc, off, len, &token).await?;
-            while let Some(chunk) = st.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                ew.write_all(&chunk).await.map_err(ioerr)?;
-            }
+        let mut st = file_stream(&up, &view, &path, 0..size, &token, None);
+        while let Some(chunk) = st.next().await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            ew.write_all(&chunk).await.map_err(ioerr)?;
         }
         ew.close().await.map_err(zerr)?;
         sums.push_str(&format!("{}  {rel}\n", hasher.finalize().to_hex()));
@@ -148,24 +147,26 @@ pub fn serve(
     // the archive's bytes, then the writer's verdict: an error aborts the response so
     // that the client sees a failed download, not a short archive
     let body = tokio_util::io::ReaderStream::new(r)
-        .map_err(|e| Error::Internal(format!("streaming the ZIP: {e}")))
+        .map_err(|source| Error::Io {
+            what: "streaming the ZIP",
+            source,
+        })
         .chain(
             stream::once(async move {
                 match task.await {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(Err(e)),
-                    Err(e) => Some(Err(Error::Internal(format!("the ZIP writer stopped: {e}")))),
+                    Err(source) => Some(Err(Error::Task {
+                        what: "the ZIP writer stopped",
+                        source,
+                    })),
                 }
             })
             .filter_map(|x| async move { x }),
         );
     let file = format!("{}.zip", if name.is_empty() { "collection" } else { name });
-    let quoted = file.replace(['"', '\\'], "_");
     HttpResponse::Ok()
         .content_type("application/zip")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{quoted}\""),
-        ))
+        .insert_header(headers::attachment(&file))
         .streaming(body)
 }

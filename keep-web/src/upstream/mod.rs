@@ -1,0 +1,12 @@
+//! The API server and the keepstores, as keep-web uses them: [`Upstream`] is the whole
+//! interface the layers above see. Only `api.rs` and `keep.rs` speak HTTP.
+
+mod api;
+mod cache;
+mod client;
+mod keep;
+mod record;
+mod types;
+
+pub use client::Upstream;
+pub use types::{Item, LocalBlocks, SliceStream, View};
