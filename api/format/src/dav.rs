@@ -231,6 +231,27 @@ struct Frame {
     start: usize,
     /// How many namespace bindings it declared.
     declared: usize,
+    /// How many declarations the body had made when its content started.
+    declarations: usize,
+}
+
+/// A property value must fit [`NAMESPACES_MAX`] when it is written back and sent again:
+/// the declarations [`write_prop`] gives its element, those inside the value, and one
+/// for `DAV:` in the body around it (found by fuzzing: a value accepted with 63 bindings
+/// in scope could not be sent back).
+fn check_written_back(what: &'static str, n: &Node, inside: usize) -> Result<(), Error> {
+    let Some(name) = &n.prop else { return Ok(()) };
+    let written = plan(name, &n.xmlns).1.len() + inside + 1;
+    if written > NAMESPACES_MAX {
+        return Err(Error::limit(
+            Limit::XmlNamespaces,
+            format!(
+                "{what} body, property {}: written back it would need {written} namespace declarations (leave room to write it back)",
+                name.clark()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a whole body: checks it is well-formed namespaced XML within the limits and
@@ -362,8 +383,12 @@ fn parse_doc<'t>(
                         node,
                         start: r.buffer_position() as usize,
                         declared,
+                        declarations,
                     });
                 } else {
+                    if let Some(n) = node.and_then(|i| doc.nodes.get(i)).filter(|_| values) {
+                        check_written_back(what, n, 0)?;
+                    }
                     scope.truncate(scope.len().saturating_sub(declared));
                     if stack.is_empty() {
                         done = true;
@@ -384,6 +409,9 @@ fn parse_doc<'t>(
                     }
                     if n.prop.is_some() && before - f.start > VALUE_MAX {
                         return Err(over(what, Limit::XmlValue));
+                    }
+                    if values {
+                        check_written_back(what, n, declarations - f.declarations)?;
                     }
                     n.inner = f.start..before;
                 }
@@ -415,11 +443,23 @@ fn parse_doc<'t>(
     Ok(Some(doc))
 }
 
+/// The namespace the `xml` prefix is always bound to.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Whether `s` is an XML NCName (a name without `:`), as a namespace prefix must be
+/// (found by fuzzing: `xmlns::p="…"` declared the prefix `:p`, and a property written
+/// back under it was no longer well-formed).
+fn is_ncname(s: &str) -> bool {
+    let mut cs = s.chars();
+    cs.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && cs.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '\u{b7}'))
+}
+
 /// The namespace name bound to `prefix` (None: the default namespace) in `scope`.
 fn namespace_of<'s>(prefix: Option<&[u8]>, scope: &'s [(String, String)]) -> &'s str {
     let p = prefix.unwrap_or_default();
     if p == b"xml" {
-        return "http://www.w3.org/XML/1998/namespace";
+        return XML_NS;
     }
     scope
         .iter()
@@ -460,7 +500,19 @@ fn bindings(
         if n >= NAMESPACES_MAX {
             return Err(over(what, Limit::XmlNamespaces));
         }
+        if !prefix.is_empty() && !is_ncname(prefix) {
+            return Err(bad(
+                what,
+                format!("xmlns:{prefix} declares a prefix that is not an XML name (a letter or _ first, no ':')"),
+            ));
+        }
         let uri = unescape_ns(&a.value, what)?;
+        if prefix == "xmlns" || (prefix == "xml") != (uri == XML_NS) {
+            return Err(bad(
+                what,
+                format!("xmlns:{prefix}=\"{uri}\" is not allowed (XML Namespaces 1.0: xmlns is never declared, xml only as {XML_NS})"),
+            ));
+        }
         if !prefix.is_empty() && uri.is_empty() {
             return Err(bad(
                 what,
@@ -641,34 +693,50 @@ fn push_attr(buf: &mut Vec<u8>, name: &str, val: &str) {
     buf.push(b'"');
 }
 
-/// The element's opening (without `>`) and its closing tag name.
-fn open(buf: &mut Vec<u8>, name: &PropName, xmlns: &BTreeMap<String, String>) -> String {
-    // a prefix of our own for the property's namespace, clear of the value's
-    let mut prefix = String::from("K");
-    while xmlns.contains_key(&prefix) {
-        prefix.push('K');
-    }
+/// How a property element is written: its tag and its namespace declarations
+/// (attribute name, value). The property's namespace reuses a prefix the value already
+/// binds to it, so writing back what was parsed from a written property declares the
+/// same bindings again (no new prefix each round).
+fn plan(name: &PropName, xmlns: &BTreeMap<String, String>) -> (String, Vec<(String, String)>) {
+    let mut decls = Vec::new();
     let tag = if name.ns.is_empty() {
+        decls.push(("xmlns".to_string(), String::new()));
         name.local.clone()
+    } else if let Some((p, _)) = xmlns
+        .iter()
+        .find(|(p, u)| !p.is_empty() && p.as_str() != "xml" && **u == name.ns)
+    {
+        format!("{p}:{}", name.local)
     } else {
+        // a prefix of our own for the property's namespace, clear of the value's
+        let mut prefix = String::from("K");
+        while xmlns.contains_key(&prefix) {
+            prefix.push('K');
+        }
+        decls.push((format!("xmlns:{prefix}"), name.ns.clone()));
         format!("{prefix}:{}", name.local)
     };
-    buf.push(b'<');
-    buf.extend_from_slice(tag.as_bytes());
-    if name.ns.is_empty() {
-        push_attr(buf, "xmlns", "");
-    } else {
-        push_attr(buf, &format!("xmlns:{prefix}"), &name.ns);
-    }
     for (p, uri) in xmlns {
         if p == "xml" || (p.is_empty() && name.ns.is_empty()) {
             continue;
         }
-        if p.is_empty() {
-            push_attr(buf, "xmlns", uri);
+        let attr = if p.is_empty() {
+            "xmlns".to_string()
         } else {
-            push_attr(buf, &format!("xmlns:{p}"), uri);
-        }
+            format!("xmlns:{p}")
+        };
+        decls.push((attr, uri.clone()));
+    }
+    (tag, decls)
+}
+
+/// The element's opening (without `>`) and its closing tag name.
+fn open(buf: &mut Vec<u8>, name: &PropName, xmlns: &BTreeMap<String, String>) -> String {
+    let (tag, decls) = plan(name, xmlns);
+    buf.push(b'<');
+    buf.extend_from_slice(tag.as_bytes());
+    for (attr, val) in &decls {
+        push_attr(buf, attr, val);
     }
     tag
 }
@@ -942,5 +1010,71 @@ mod tests {
         );
         // duplicate declarations on one element are still refused
         assert!(parse_proppatch(&many(1, "<a xmlns:q=\"x\" xmlns:q=\"y\"/>")).is_err());
+    }
+
+    /// Found by the fuzz target (dav, 60 s run): a PROPPATCH value with 63 bindings in
+    /// scope was accepted, but written back (its own prefix added) it was over the
+    /// namespace limit, so a client could not send it again.
+    #[test]
+    fn accepted_values_can_be_written_back_within_the_limits() {
+        let decls =
+            |n: usize| -> String { (0..n).map(|i| format!(" xmlns:p{i}=\"urn:{i}\"")).collect() };
+        let body = |outer: usize, inner: usize| {
+            format!(
+                "<D:propertyupdate xmlns:D=\"DAV:\"{}><D:set><D:prop><p0:a><b{}/></p0:a></D:prop></D:set></D:propertyupdate>",
+                decls(outer),
+                (0..inner).map(|i| format!(" xmlns:q{i}=\"urn:q{i}\"")).collect::<String>()
+            )
+        };
+        let seed = include_bytes!("../../../fuzz/seeds/dav/finding-bindings-written-back");
+        // (the fuzzer's body also declares `xmlns:ps:p46`, now refused on its own)
+        assert!(parse_proppatch(seed).is_err());
+        for b in [body(63, 0), body(40, 23)] {
+            let e = parse_proppatch(b.as_bytes()).unwrap_err();
+            assert_eq!(e.limit_exceeded(), Some(Limit::XmlNamespaces), "{e}");
+            assert!(e.to_string().contains("leave room to write it back"), "{e}");
+        }
+        for (outer, inner) in [(61, 0), (30, 31), (1, 61), (62, 0)] {
+            let b = body(outer, inner);
+            let u =
+                parse_proppatch(b.as_bytes()).unwrap_or_else(|e| panic!("{outer}+{inner}: {e}"));
+            let Update::Set(name, p) = &u[0] else {
+                panic!()
+            };
+            let mut xml = b"<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>".to_vec();
+            write_prop(&mut xml, name, p);
+            xml.extend_from_slice(b"</D:prop></D:set></D:propertyupdate>");
+            let again = parse_proppatch(&xml).unwrap_or_else(|e| panic!("{outer}+{inner}: {e}"));
+            assert!(matches!(&again[0], Update::Set(n2, p2) if n2 == name && p2.value == p.value));
+        }
+    }
+
+    /// Found by the fuzz target (dav, 30-minute run): `xmlns::p1="…"` declared the
+    /// prefix `:p1`; a property in that namespace was written back as `<:p1:a …>`,
+    /// which no longer parsed. Prefixes must be XML names; `xmlns` and a rebound `xml`
+    /// are refused as the Namespaces spec says.
+    #[test]
+    fn namespace_prefixes_must_be_names() {
+        let seed = include_bytes!("../../../fuzz/seeds/dav/finding-colon-in-prefix");
+        assert!(parse_proppatch(seed).is_err());
+        for bad in [
+            "xmlns::p=\"u\"",
+            "xmlns:1p=\"u\"",
+            "xmlns:xmlns=\"u\"",
+            "xmlns:xml=\"u\"",
+            "xmlns:x=\"http://www.w3.org/XML/1998/namespace\"",
+        ] {
+            let b = format!("<D:propertyupdate xmlns:D=\"DAV:\" {bad}><D:set><D:prop><a>v</a></D:prop></D:set></D:propertyupdate>");
+            let e = parse_proppatch(b.as_bytes()).unwrap_err().to_string();
+            assert!(e.starts_with("PROPPATCH body"), "{bad}: {e}");
+        }
+        for good in [
+            "xmlns:p_1=\"u\"",
+            "xmlns:é.x-y=\"u\"",
+            "xmlns:xml=\"http://www.w3.org/XML/1998/namespace\"",
+        ] {
+            let b = format!("<D:propertyupdate xmlns:D=\"DAV:\" {good}><D:set><D:prop><a>v</a></D:prop></D:set></D:propertyupdate>");
+            assert!(parse_proppatch(b.as_bytes()).is_ok(), "{good}");
+        }
     }
 }
