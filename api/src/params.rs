@@ -87,10 +87,6 @@ impl Params {
         Ok(Params(params))
     }
 
-    pub fn get(&self, k: &str) -> Option<&Value> {
-        self.0.get(k)
-    }
-
     pub fn remove(&mut self, k: &str) -> Option<Value> {
         self.0.remove(k)
     }
@@ -418,10 +414,12 @@ impl GroupPatch {
                 v @ Value::Array(_) => {
                     parse_filters(v, "group.properties.filters")?;
                 }
-                other => return Err(Error::Unprocessable(format!(
+                other => {
+                    return Err(Error::Unprocessable(format!(
                     "group.properties.filters must be a list of [attr, op, value] triples, got {}",
                     short(other)
-                ))),
+                )))
+                }
             }
         }
         Ok(GroupPatch {
@@ -629,14 +627,14 @@ mod tests {
             "application/json",
         )
         .unwrap();
-        assert!(p.get("filters").unwrap().is_array());
-        assert_eq!(p.get("limit"), Some(&json!(5)));
+        assert!(p.0.get("filters").unwrap().is_array());
+        assert_eq!(p.0.get("limit"), Some(&json!(5)));
         assert_eq!(p.str("name"), Some("123"));
         assert_eq!(p.object("collection").unwrap()["name"], json!("n"));
         assert!(Params::parse("", b"[1]", "application/json").is_err());
         assert!(Params::parse("", b"{nope", "application/json").is_err());
         let f = Params::parse("", b"limit=3", "application/x-www-form-urlencoded").unwrap();
-        assert_eq!(f.get("limit"), Some(&json!(3)));
+        assert_eq!(f.0.get("limit"), Some(&json!(3)));
         assert!(Params::parse(
             "",
             b"x=1&ensure_unique_name=true",

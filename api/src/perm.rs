@@ -145,15 +145,6 @@ impl<'a> Perms<'a> {
         Ok(best)
     }
 
-    /// The caller's level on a token: its user manages it, nobody else sees it.
-    pub fn level_token(&self, t: &crate::records::Token) -> u8 {
-        if self.admin || t.owner() == self.user {
-            MANAGE
-        } else {
-            NONE
-        }
-    }
-
     /// The caller's level on a link: managers of its head manage it; its tail (a
     /// principal of the caller's) and its owner read it; so does a reader of the head
     /// for links other than permissions.

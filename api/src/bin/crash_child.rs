@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config {
         cluster_id: "zzzzz".into(),
         db_path: dir.join("db"),
-        signer: BlobSigner::new(SigningKey::new(key), Duration::from_secs(3600)),
+        signer: BlobSigner::new(SigningKey::new(key.as_str()), Duration::from_secs(3600)),
         system_root_token: root.clone(),
         management_token: mgmt.clone(),
         keepstore_urls: vec!["http://127.0.0.1:25107".into()],
