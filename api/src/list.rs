@@ -132,63 +132,45 @@ pub fn parse_filters(v: &Value, what: &str) -> Result<Vec<Filter>, Error> {
             triples.len()
         )));
     }
-    let mut out = Vec::new();
-    for t in triples {
-        let t = t
-            .as_array()
-            .filter(|t| t.len() == 3)
-            .ok_or_else(|| bad(format!("{} is not an [attr, op, value] triple", short(t))))?;
-        let attr = t[0]
-            .as_str()
-            .ok_or_else(|| bad(format!("attribute {} is not a string", short(&t[0]))))?;
-        check_attr(attr).map_err(bad)?;
-        let op = t[1]
-            .as_str()
-            .ok_or_else(|| bad(format!("operator {} is not a string", short(&t[1]))))?;
-        if op.len() > 16 {
-            return Err(bad(format!(
-                "operator {} is not one of {}",
-                short(&t[1]),
-                OPS.join(", ")
-            )));
+    triples
+        .into_iter()
+        .map(|t| parse_triple(t).map_err(bad))
+        .collect()
+}
+
+/// One `[attr, op, value]` filter.
+fn parse_triple(t: &Value) -> Result<Filter, String> {
+    let t = t
+        .as_array()
+        .filter(|t| t.len() == 3)
+        .ok_or_else(|| format!("{} is not an [attr, op, value] triple", short(t)))?;
+    let attr = t[0]
+        .as_str()
+        .ok_or_else(|| format!("attribute {} is not a string", short(&t[0])))?;
+    check_attr(attr)?;
+    let op = t[1]
+        .as_str()
+        .map(str::to_lowercase)
+        .filter(|op| OPS.contains(&op.as_str()))
+        .ok_or_else(|| format!("operator {} is not one of {}", short(&t[1]), OPS.join(", ")))?;
+    let val = t[2].clone();
+    let want = match op.as_str() {
+        "in" | "not in" if !val.is_array() => Some("a list value"),
+        "like" | "ilike" if !val.is_string() => Some("a string pattern"),
+        "is_a" if !(val.is_string() || val.is_array()) => {
+            Some("a kind like \"arvados#collection\"")
         }
-        let op = op.to_lowercase();
-        if !OPS.contains(&op.as_str()) {
-            return Err(bad(format!(
-                "operator {op:?} is not one of {}",
-                OPS.join(", ")
-            )));
-        }
-        let val = t[2].clone();
-        match op.as_str() {
-            "in" | "not in" if !val.is_array() => {
-                return Err(bad(format!(
-                    "{op:?} needs a list value, got {}",
-                    short(&val)
-                )))
-            }
-            "like" | "ilike" if !val.is_string() => {
-                return Err(bad(format!(
-                    "{op:?} needs a string pattern, got {}",
-                    short(&val)
-                )))
-            }
-            "is_a" if !(val.is_string() || val.is_array()) => {
-                return Err(bad(format!(
-                    "\"is_a\" needs a kind like \"arvados#collection\", got {}",
-                    short(&val)
-                )))
-            }
-            _ => {}
-        }
-        check_value(&op, &val).map_err(bad)?;
-        out.push(Filter {
-            attr: attr.to_string(),
-            op,
-            val,
-        });
+        _ => None,
+    };
+    if let Some(want) = want {
+        return Err(format!("{op:?} needs {want}, got {}", short(&val)));
     }
-    Ok(out)
+    check_value(&op, &val)?;
+    Ok(Filter {
+        attr: attr.to_string(),
+        op,
+        val,
+    })
 }
 
 /// The table prefix (`collections.`) a kind answers to.

@@ -47,7 +47,7 @@ fn within_caller(ctx: &Ctx, scopes: &[String], expires_at: Option<Timestamp>) ->
         }
     }
     if let Some(own_exp) = ctx.caller.expires_at {
-        if !expires_at.is_some_and(|e| e <= own_exp) {
+        if expires_at.is_none_or(|e| e > own_exp) {
             return Err(Error::Forbidden(format!(
                 "your token expires at {own_exp}; a token it creates must expire no later"
             )));

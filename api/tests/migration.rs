@@ -7,8 +7,11 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-/// The fixture: its header and its (table, key, value) rows.
-fn fixture() -> (Value, Vec<(Table, Vec<u8>, Vec<u8>)>) {
+/// One stored key and value.
+type Row = (Table, Vec<u8>, Vec<u8>);
+
+/// The fixture: its header and its rows.
+fn fixture() -> (Value, Vec<Row>) {
     let text = include_str!("fixtures/v1-db.jsonl");
     let mut lines = text.lines();
     let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
