@@ -12,7 +12,7 @@ use crate::core::Core;
 use crate::error::Error;
 use crate::params::{CollectionPatch, Ctx};
 use crate::perm::{Perms, MANAGE, READ, WRITE};
-use crate::records::{Collection, Common, Obj, Record, Trash};
+use crate::records::{Collection, Obj, Record};
 use crate::replace::{self, Sources};
 use crate::rules::{check_new_owner, check_owner_change, unique_name};
 use crate::store::{Op, Table};
@@ -170,26 +170,6 @@ fn replaced(
     )
 }
 
-/// A new collection record (not yet written), empty.
-fn new_collection(uuid: &str, owner: &str, by: &str) -> Collection {
-    Collection {
-        common: Common::new(uuid, owner, by),
-        name: None,
-        description: None,
-        properties: Obj::new(),
-        trash: Trash::NOT,
-        replication_desired: None,
-        storage_classes_desired: vec!["default".into()],
-        preserve_version: false,
-        version: 1,
-        current_version_uuid: uuid.to_string(),
-        portable_data_hash: String::new(),
-        file_count: 0,
-        file_size_total: 0,
-        manifest_text: None,
-    }
-}
-
 pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let patch = CollectionPatch::parse(&ctx.params.object("collection")?)?;
     if ctx.caller.anonymous {
@@ -214,7 +194,7 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let owner = patch.owner_uuid.clone().unwrap_or_else(|| me.clone());
     check_new_owner(core, &p, &owner)?;
     let uuid = core.new_uuid(UuidKind::Collection)?;
-    let mut c = new_collection(&uuid, &owner, me);
+    let mut c = Collection::new(&uuid, &owner, me);
     apply(&mut c, &patch);
     set_manifest_fields(&mut c, &m);
     if !c.trash.is_trashed {

@@ -317,26 +317,13 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{Common, Obj, Trash};
     use crate::store::MemStore;
 
     fn collection(uuid: &str, owner: &str, name: &str) -> Collection {
-        Collection {
-            common: Common::new(uuid, owner, owner),
-            name: Some(name.into()),
-            description: None,
-            properties: Obj::new(),
-            trash: Trash::NOT,
-            replication_desired: None,
-            storage_classes_desired: vec![],
-            preserve_version: false,
-            version: 1,
-            current_version_uuid: uuid.into(),
-            portable_data_hash: "h+1".into(),
-            file_count: 0,
-            file_size_total: 0,
-            manifest_text: None,
-        }
+        let mut c = Collection::new(uuid, owner, owner);
+        c.name = Some(name.into());
+        c.portable_data_hash = "h+1".into();
+        c
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! a new format number, a branch in [`decode`] and a step in the migration.
 
 use keep_format::time::Timestamp;
-use keep_format::UuidKind;
+use keep_format::{Pdh, UuidKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
@@ -106,6 +106,20 @@ pub trait Record: Serialize + DeserializeOwned + Clone {
     }
 }
 
+/// The kind, table and common part of a record type (in its `impl Record`).
+macro_rules! record_basics {
+    ($kind:expr, $table:expr) => {
+        const KIND: UuidKind = $kind;
+        const TABLE: Table = $table;
+        fn common(&self) -> &Common {
+            &self.common
+        }
+        fn common_mut(&mut self) -> &mut Common {
+            &mut self.common
+        }
+    };
+}
+
 /// A past `trash_at` counts as trashed.
 pub fn trash_due(trash_at: Option<Timestamp>) -> bool {
     trash_at.is_some_and(|t| t <= Timestamp::now())
@@ -188,14 +202,7 @@ impl User {
 }
 
 impl Record for User {
-    const KIND: UuidKind = UuidKind::User;
-    const TABLE: Table = Table::Users;
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
+    record_basics!(UuidKind::User, Table::Users);
     fn index_entries(&self, _: Table) -> Vec<IndexEntry> {
         if self.username.is_empty() {
             return vec![];
@@ -233,14 +240,7 @@ impl Token {
 }
 
 impl Record for Token {
-    const KIND: UuidKind = UuidKind::Token;
-    const TABLE: Table = Table::Tokens;
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
+    record_basics!(UuidKind::Token, Table::Tokens);
     fn index_entries(&self, _: Table) -> Vec<IndexEntry> {
         let uuid = &self.common.uuid;
         vec![
@@ -310,14 +310,7 @@ impl Group {
 }
 
 impl Record for Group {
-    const KIND: UuidKind = UuidKind::Group;
-    const TABLE: Table = Table::Groups;
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
+    record_basics!(UuidKind::Group, Table::Groups);
     fn index_entries(&self, _: Table) -> Vec<IndexEntry> {
         let (owner, uuid) = (&self.common.owner_uuid, &self.common.uuid);
         let mut out = vec![(Table::IdxOwner, key2(owner, uuid), vec![])];
@@ -365,6 +358,26 @@ pub struct Collection {
 }
 
 impl Collection {
+    /// A new, empty collection (not yet stored).
+    pub fn new(uuid: &str, owner: &str, by: &str) -> Collection {
+        Collection {
+            common: Common::new(uuid, owner, by),
+            name: None,
+            description: None,
+            properties: Obj::new(),
+            trash: Trash::NOT,
+            replication_desired: None,
+            storage_classes_desired: vec!["default".into()],
+            preserve_version: false,
+            version: 1,
+            current_version_uuid: uuid.to_string(),
+            portable_data_hash: Pdh::empty().to_string(),
+            file_count: 0,
+            file_size_total: 0,
+            manifest_text: None,
+        }
+    }
+
     /// Is this the current version (not a past one)?
     pub fn is_current(&self) -> bool {
         self.current_version_uuid == self.common.uuid
@@ -384,14 +397,7 @@ impl Collection {
 }
 
 impl Record for Collection {
-    const KIND: UuidKind = UuidKind::Collection;
-    const TABLE: Table = Table::Collections;
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
+    record_basics!(UuidKind::Collection, Table::Collections);
     fn index_entries(&self, table: Table) -> Vec<IndexEntry> {
         let (owner, uuid) = (&self.common.owner_uuid, &self.common.uuid);
         let pdh = (Table::IdxPdh, key2(&self.portable_data_hash, uuid), vec![]);
@@ -451,14 +457,7 @@ impl Link {
 }
 
 impl Record for Link {
-    const KIND: UuidKind = UuidKind::Link;
-    const TABLE: Table = Table::Links;
-    fn common(&self) -> &Common {
-        &self.common
-    }
-    fn common_mut(&mut self) -> &mut Common {
-        &mut self.common
-    }
+    record_basics!(UuidKind::Link, Table::Links);
     fn index_entries(&self, _: Table) -> Vec<IndexEntry> {
         let uuid = &self.common.uuid;
         vec![
@@ -531,27 +530,13 @@ mod tests {
     use serde_json::json;
 
     fn collection() -> Collection {
-        let uuid = "zzzzz-4zz18-000000000000001";
-        Collection {
-            common: Common::new(
-                uuid,
-                "zzzzz-tpzed-000000000000001",
-                "zzzzz-tpzed-000000000000001",
-            ),
-            name: Some("a".into()),
-            description: None,
-            properties: Obj::new(),
-            trash: Trash::NOT,
-            replication_desired: None,
-            storage_classes_desired: vec!["default".into()],
-            preserve_version: false,
-            version: 1,
-            current_version_uuid: uuid.into(),
-            portable_data_hash: "h+1".into(),
-            file_count: 0,
-            file_size_total: 0,
-            manifest_text: None,
-        }
+        let mut c = Collection::new(
+            "zzzzz-4zz18-000000000000001",
+            "zzzzz-tpzed-000000000000001",
+            "zzzzz-tpzed-000000000000001",
+        );
+        c.name = Some("a".into());
+        c
     }
 
     #[test]
