@@ -1256,8 +1256,10 @@ async fn metrics_labels_come_from_fixed_sets() {
     assert!(m.contains("route=\"/arvados/v1/collections/{id}\""), "{m}");
 }
 
-/// Writes `tests/fixtures/v1-db.jsonl`: a database in the record format of commit
-/// 9b5b9cb (format 1: untyped JSON maps), for the migration test of the typed records.
+/// Writes `tests/fixtures/v1-db.jsonl`: the database this test builds, in the record
+/// format the server writes. Run at commit 9b5b9cb it wrote the format-1 fixture that
+/// `migration.rs` opens; run now it would write format 2 (keep the v1 file as it is:
+/// a future format would add a `v2-db.jsonl` beside it).
 /// Run once: `KEEP_WRITE_V1_FIXTURE=1 cargo test -p keep-api --test api write_v1_fixture -- --ignored`.
 #[tokio::test]
 #[ignore = "writes a fixture; run by hand"]
