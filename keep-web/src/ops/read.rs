@@ -103,7 +103,7 @@ pub fn serve_file(
     let file = view.index.file(path).ok_or(Error::NoSuchPath)?;
     let size = file.size();
     let etag = format!("\"{}\"", file.content_id().to_hex());
-    let modified = crate::time::trunc(view.modified);
+    let modified = keep_format::time::trunc_seconds(view.modified);
     let ctype = mime_guess::from_path(path).first_or_octet_stream();
     let name = path.rsplit('/').next().unwrap_or(path);
 
