@@ -16,6 +16,7 @@
 //! stops accepting until one closes.
 
 use std::any::Any;
+use std::future::Future;
 use std::net::TcpListener;
 use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
@@ -28,7 +29,7 @@ use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Extensions, Payload, Server, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpServer};
 use futures_util::Stream;
 use serde::Deserialize;
 

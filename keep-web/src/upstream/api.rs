@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::limits::{LISTING_MAX, UPSTREAM_READ_TIMEOUT};
-use crate::upstream::http::send_idempotent;
+use crate::upstream::http::Http;
 
 /// Page size for list calls (the API's maximum).
 const PAGE: usize = 1000;
 
 pub struct ApiClient {
-    http: reqwest::Client,
+    http: Http,
     url: String,
 }
 
@@ -49,7 +49,7 @@ async fn error_text(r: reqwest::Response) -> String {
 }
 
 impl ApiClient {
-    pub fn new(http: reqwest::Client, url: &str) -> ApiClient {
+    pub fn new(http: Http, url: &str) -> ApiClient {
         ApiClient {
             http,
             url: url.trim_end_matches('/').to_string(),
@@ -64,15 +64,16 @@ impl ApiClient {
         query: &[(&str, String)],
     ) -> Result<Value, Error> {
         let url = format!("{}{path}", self.url);
-        let r = send_idempotent(|| {
-            self.http
-                .get(&url)
-                .query(query)
-                .timeout(UPSTREAM_READ_TIMEOUT)
-                .bearer_auth(token.expose())
-        })
-        .await
-        .map_err(|e| Error::http(format!("API request {path}"), e))?;
+        let r = self
+            .http
+            .send_idempotent(|c| {
+                c.get(&url)
+                    .query(query)
+                    .timeout(UPSTREAM_READ_TIMEOUT)
+                    .bearer_auth(token.expose())
+            })
+            .await
+            .map_err(|e| Error::http(format!("API request {path}"), e))?;
         if !r.status().is_success() {
             return Err(read_status(r.status(), path));
         }
@@ -123,6 +124,7 @@ impl ApiClient {
     ) -> Result<Value, Error> {
         let r = self
             .http
+            .pooled
             .patch(format!("{}{path}", self.url))
             .query(query)
             .bearer_auth(token.expose())
@@ -155,7 +157,9 @@ impl ApiClient {
     pub async fn keepstore_urls(&self) -> Result<Vec<String>, Error> {
         let what = "API config";
         let url = format!("{}/arvados/v1/config", self.url);
-        let r = send_idempotent(|| self.http.get(&url))
+        let r = self
+            .http
+            .send_idempotent(|c| c.get(&url))
             .await
             .map_err(|e| Error::http(what, e))?;
         if !r.status().is_success() {

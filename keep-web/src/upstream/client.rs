@@ -43,7 +43,7 @@ impl Upstream {
         keepstores: Vec<String>,
         local: Option<Arc<dyn LocalBlocks>>,
     ) -> Result<Upstream, Error> {
-        let http = crate::upstream::http::client()?;
+        let http = crate::upstream::http::Http::new()?;
         Ok(Upstream {
             api: ApiClient::new(http.clone(), api_url),
             keep: KeepClient::new(http, keepstores, local),

@@ -13,7 +13,7 @@ use keep_format::{Hash, Locator, Token};
 
 use crate::error::Error;
 use crate::upstream::api::ApiClient;
-use crate::upstream::http::send_idempotent;
+use crate::upstream::http::Http;
 use crate::upstream::types::{LocalBlocks, SliceStream};
 
 /// A keepstore's error text as keep-web repeats it: its first line, at most 200 bytes.
@@ -27,7 +27,7 @@ fn one_line(text: &str) -> String {
 }
 
 pub struct KeepClient {
-    http: reqwest::Client,
+    http: Http,
     configured: Vec<String>,
     found: tokio::sync::OnceCell<Vec<String>>,
     local: Option<Arc<dyn LocalBlocks>>,
@@ -35,7 +35,7 @@ pub struct KeepClient {
 
 impl KeepClient {
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         keepstores: Vec<String>,
         local: Option<Arc<dyn LocalBlocks>>,
     ) -> KeepClient {
@@ -91,13 +91,14 @@ impl KeepClient {
         for (i, ks) in self.ordered(api, &hash).await?.into_iter().enumerate() {
             let url = format!("{ks}/{locator}");
             let range = format!("bytes={off}-{}", off + len - 1);
-            let r = send_idempotent(|| {
-                self.http
-                    .get(&url)
-                    .bearer_auth(token.expose())
-                    .header("Range", &range)
-            })
-            .await;
+            let r = self
+                .http
+                .send_idempotent(|c| {
+                    c.get(&url)
+                        .bearer_auth(token.expose())
+                        .header("Range", &range)
+                })
+                .await;
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
@@ -153,13 +154,10 @@ impl KeepClient {
         for (i, &ks) in order.iter().enumerate() {
             // a block PUT is idempotent (same hash, same bytes): retried like a read
             let url = format!("{ks}/{hash}");
-            let r = send_idempotent(|| {
-                self.http
-                    .put(&url)
-                    .bearer_auth(token.expose())
-                    .body(data.clone())
-            })
-            .await;
+            let r = self
+                .http
+                .send_idempotent(|c| c.put(&url).bearer_auth(token.expose()).body(data.clone()))
+                .await;
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
