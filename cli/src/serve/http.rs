@@ -347,3 +347,25 @@ impl MessageBody for TrackedBody {
         Pin::new(&mut self.body).poll_next(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_default_parse_and_refuse_zero() {
+        let s: ServerSection =
+            toml::from_str("header_timeout = \"3s\"\nmax_connections = 100\n").unwrap();
+        let r = s.resolve("web.server", "keep.toml").unwrap();
+        assert_eq!(r.header_timeout, Duration::from_secs(3));
+        assert_eq!(r.max_connections, 100);
+        assert_eq!(r.keep_alive, ServerSettings::default().keep_alive);
+        let s: ServerSection = toml::from_str("keep_alive = \"0s\"\n").unwrap();
+        let err = s
+            .resolve("web.server", "keep.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[web.server] keep_alive"), "{err}");
+        assert!(toml::from_str::<ServerSection>("keepalive = \"1s\"\n").is_err());
+    }
+}
