@@ -34,7 +34,6 @@ use futures_util::Stream;
 use serde::Deserialize;
 
 use crate::access_log;
-use crate::config::Dur;
 use crate::error::CliError;
 
 /// One service's HTTP server settings (defaults: [`ServerSettings::default`]).
@@ -79,26 +78,42 @@ impl Default for ServerSettings {
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSection {
-    pub header_timeout: Option<Dur>,
-    pub disconnect_timeout: Option<Dur>,
-    pub keep_alive: Option<Dur>,
+    pub header_timeout: Option<String>,
+    pub disconnect_timeout: Option<String>,
+    pub keep_alive: Option<String>,
     pub max_connections: Option<usize>,
-    pub body_idle_timeout: Option<Dur>,
+    pub body_idle_timeout: Option<String>,
 }
 
 impl ServerSection {
     /// The settings with every missing key defaulted; `section` names the table in
-    /// errors.
+    /// errors. Durations are written as every duration in the config (`90s`, `2m`).
     pub fn resolve(&self, section: &str, file: &str) -> Result<ServerSettings, CliError> {
         let d = ServerSettings::default();
+        let dur = |key: &str, v: &Option<String>, default: Duration| match v {
+            None => Ok(default),
+            Some(text) => keep_format::parse_duration(text).map_err(|e| {
+                CliError::config(
+                    format!("[{section}] {key} = {text:?} in {file}"),
+                    e.to_string(),
+                    "write a duration like \"10s\" or \"2m\"",
+                )
+            }),
+        };
         let s = ServerSettings {
-            header_timeout: self.header_timeout.map_or(d.header_timeout, |v| v.0),
-            disconnect_timeout: self
-                .disconnect_timeout
-                .map_or(d.disconnect_timeout, |v| v.0),
-            keep_alive: self.keep_alive.map_or(d.keep_alive, |v| v.0),
+            header_timeout: dur("header_timeout", &self.header_timeout, d.header_timeout)?,
+            disconnect_timeout: dur(
+                "disconnect_timeout",
+                &self.disconnect_timeout,
+                d.disconnect_timeout,
+            )?,
+            keep_alive: dur("keep_alive", &self.keep_alive, d.keep_alive)?,
             max_connections: self.max_connections.unwrap_or(d.max_connections),
-            body_idle_timeout: self.body_idle_timeout.map_or(d.body_idle_timeout, |v| v.0),
+            body_idle_timeout: dur(
+                "body_idle_timeout",
+                &self.body_idle_timeout,
+                d.body_idle_timeout,
+            )?,
         };
         let zero = [
             ("header_timeout", s.header_timeout.is_zero()),
@@ -367,5 +382,14 @@ mod tests {
             .to_string();
         assert!(err.contains("[web.server] keep_alive"), "{err}");
         assert!(toml::from_str::<ServerSection>("keepalive = \"1s\"\n").is_err());
+        let s: ServerSection = toml::from_str("keep_alive = \"7 fortnights\"\n").unwrap();
+        let err = s
+            .resolve("api.server", "keep.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[api.server] keep_alive") && err.contains("fortnights"),
+            "{err}"
+        );
     }
 }
