@@ -37,9 +37,8 @@ pub const RANGE_PARTS_MAX: usize = 64;
 
 /// Elements of a path inside a collection's manifest (its directories and the file's
 /// name): a manifest from the API with a deeper path is refused (502) before it is
-/// parsed. The API refuses deeper directories than keep-format's limit, so every stored
-/// collection fits.
-pub const MANIFEST_DEPTH_MAX: usize = keep_format::manifest::PATH_DEPTH_MAX + 1;
+/// parsed. keep-format's limit, which the API enforces, so every stored collection fits.
+pub const MANIFEST_DEPTH_MAX: usize = keep_format::manifest::PATH_DEPTH_MAX;
 
 /// Entries of one project, filter group or user listing taken from the API: a listing
 /// with more is refused (502) rather than held in memory.
