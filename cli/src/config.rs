@@ -44,6 +44,8 @@ pub struct ConfigFile {
 pub struct ApiSection {
     pub listen: Option<String>,
     pub external_url: Option<String>,
+    /// `[api.server]`: timeouts and connection limits (serve.rs).
+    pub server: crate::serve::ServerSection,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -51,6 +53,8 @@ pub struct ApiSection {
 pub struct KeepstoreSection {
     pub listen: Option<String>,
     pub external_url: Option<String>,
+    /// `[keepstore.server]`: timeouts and connection limits (serve.rs).
+    pub server: crate::serve::ServerSection,
     /// Block directories (relative paths are under the data directory) and S3 buckets
     /// (`{ s3 = { … } }`).
     pub volumes: Option<Vec<VolumeEntry>>,
@@ -160,6 +164,8 @@ pub struct WebSection {
     pub download_host: Option<String>,
     pub trust_all_content: Option<bool>,
     pub anonymous_token: Option<String>,
+    /// `[web.server]`: timeouts and connection limits (serve.rs).
+    pub server: crate::serve::ServerSection,
 }
 
 /// Generated on first start when the config file does not set them.
@@ -196,6 +202,10 @@ pub struct Config {
     pub web_download_host: Option<String>,
     pub web_trust_all_content: bool,
     pub web_anonymous_token: Option<String>,
+    /// Each service's HTTP server settings (`[api.server]` and so on).
+    pub api_server: crate::serve::ServerSettings,
+    pub keepstore_server: crate::serve::ServerSettings,
+    pub web_server: crate::serve::ServerSettings,
 }
 
 fn listen(
@@ -327,6 +337,9 @@ impl Config {
             web_download_host: file.web.download_host.clone(),
             web_trust_all_content: file.web.trust_all_content.unwrap_or(false),
             web_anonymous_token: file.web.anonymous_token.clone(),
+            api_server: file.api.server.resolve("api.server", &name)?,
+            keepstore_server: file.keepstore.server.resolve("keepstore.server", &name)?,
+            web_server: file.web.server.resolve("web.server", &name)?,
             data_dir,
         })
     }
