@@ -147,7 +147,7 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
             signer: signer.clone(),
             system_root_token: cfg.system_root_token.clone(),
             management_token: cfg.management_token.clone(),
-            keepstore_urls: vec![keepstore_url.clone()],
+            keepstore_urls: cfg.keepstores_or(&keepstore_url),
             web_url: web_url.clone(),
         })
         .map_err(|e| {
