@@ -6,47 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::client::Client;
 use crate::error::Error;
-use crate::Client;
-
-/// `GET /arvados/v1/config`: what a client needs to find the cluster's services.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Cluster {
-    #[serde(default)]
-    pub cluster_id: String,
-    /// Every keepstore (`[cluster] keepstores`), without trailing `/`.
-    #[serde(default, rename = "keepstore_urls")]
-    pub keepstores: Vec<String>,
-    /// keep-web's external URL, if the API knows it.
-    #[serde(default)]
-    pub web_url: Option<String>,
-    /// Copies of each block when a collection does not say (`[cluster]
-    /// default_replication`); 1 when the API does not publish it.
-    #[serde(default = "one")]
-    pub default_replication: u32,
-    /// How long a signature the API or a keepstore hands out stays valid (seconds).
-    #[serde(default)]
-    pub blob_signature_ttl: Option<u64>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Cluster {
-    pub(crate) fn normalize(mut self) -> Cluster {
-        for k in &mut self.keepstores {
-            *k = k.trim_end_matches('/').to_string();
-        }
-        self.keepstores.retain(|k| !k.is_empty());
-        self.web_url = self
-            .web_url
-            .filter(|w| !w.is_empty())
-            .map(|w| w.trim_end_matches('/').to_string());
-        self.default_replication = self.default_replication.max(1);
-        self
-    }
-}
 
 /// `{"items": [...], "items_available": N}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -459,17 +420,5 @@ mod tests {
             t.v2().as_deref(),
             Some("v2/zzzzz-gj3su-0123456789abcde/s3cr3t")
         );
-    }
-
-    #[test]
-    fn cluster_defaults() {
-        let c: Cluster = serde_json::from_value(json!({
-            "keepstore_urls": ["http://a:1/", ""], "web_url": ""
-        }))
-        .unwrap();
-        let c = c.normalize();
-        assert_eq!(c.keepstores, ["http://a:1"]);
-        assert_eq!(c.web_url, None);
-        assert_eq!(c.default_replication, 1);
     }
 }

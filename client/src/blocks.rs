@@ -20,8 +20,8 @@ use bytes::Bytes;
 use futures_util::stream::{BoxStream, FuturesUnordered, StreamExt, TryStreamExt};
 use keep_format::{rendezvous_order, Hash, Locator};
 
+use crate::client::{truncate, Client};
 use crate::error::{Attempt, AttemptError, Error, ReadError, WriteError};
-use crate::{truncate, Client};
 
 /// What a write stored.
 #[derive(Debug, Clone)]
@@ -92,35 +92,63 @@ impl Client {
         if loc.size == 0 && loc.hash == Hash::EMPTY {
             return Ok(buf);
         }
-        let order = self.order(&loc.hash).await?;
+        let (buf, r) = self
+            .failover(loc, buf, |ks, mut buf| async move {
+                let r = self.fetch(&ks, loc, &mut buf).await;
+                (buf, r)
+            })
+            .await;
+        r.map(|()| buf)
+    }
+
+    /// Asks the keepstores for block `loc` in its rendezvous order, with `attempt`, until
+    /// one succeeds; those whose failure waiting may cure are asked again, `retries`
+    /// more passes after a growing pause. `state` (a read's buffer) goes through every
+    /// attempt and comes back.
+    async fn failover<S, T, F, Fut>(
+        &self,
+        loc: &Locator,
+        mut state: S,
+        mut attempt: F,
+    ) -> (S, Result<T, Error>)
+    where
+        F: FnMut(String, S) -> Fut,
+        Fut: std::future::Future<Output = (S, Result<T, AttemptError>)>,
+    {
+        let order = match self.order(&loc.hash).await {
+            Ok(o) => o,
+            Err(e) => return (state, Err(e)),
+        };
         let opts = self.options();
-        let mut attempts = Vec::new();
-        let mut pending: Vec<&str> = order.iter().map(String::as_str).collect();
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut pending = order;
         for pass in 0..=opts.retries {
             if pass > 0 {
                 tokio::time::sleep(opts.backoff_for(pass)).await;
             }
             let mut again = Vec::new();
             for ks in pending {
-                match self.fetch(ks, loc, &mut buf).await {
-                    Ok(()) => {
+                let (s, r) = attempt(ks.clone(), state).await;
+                state = s;
+                match r {
+                    Ok(v) => {
                         if !attempts.is_empty() {
                             tracing::info!(
                                 block = %loc.hash,
-                                keepstore = ks,
+                                keepstore = %ks,
                                 failed = attempts.len(),
                                 "read the block after failing over"
                             );
                         }
-                        return Ok(buf);
+                        return (state, Ok(v));
                     }
                     Err(error) => {
-                        tracing::debug!(block = %loc.hash, keepstore = ks, "read failed: {error}");
+                        tracing::debug!(block = %loc.hash, keepstore = %ks, "read failed: {error}");
                         if error.is_transient() {
-                            again.push(ks);
+                            again.push(ks.clone());
                         }
                         attempts.push(Attempt {
-                            keepstore: ks.to_string(),
+                            keepstore: ks,
                             error,
                         });
                     }
@@ -131,12 +159,12 @@ impl Client {
             }
             pending = again;
         }
-        Err(ReadError {
+        let e = ReadError {
             hash: loc.hash,
             size: loc.size,
             attempts,
-        }
-        .into())
+        };
+        (state, Err(e.into()))
     }
 
     /// Bytes `off..off+len` of a block (`len` > 0), streamed as a keepstore sends them.
@@ -166,51 +194,25 @@ impl Client {
             }
             .into());
         }
-        let order = self.order(&loc.hash).await?;
-        let opts = self.options();
-        let mut attempts = Vec::new();
-        let mut pending: Vec<&str> = order.iter().map(String::as_str).collect();
-        for pass in 0..=opts.retries {
-            if pass > 0 {
-                tokio::time::sleep(opts.backoff_for(pass)).await;
-            }
-            let mut again = Vec::new();
-            for ks in pending {
-                match self.open_range(ks, loc, off, len).await {
-                    Ok(resp) => {
-                        let (hash, size, keepstore) = (loc.hash, loc.size, ks.to_string());
-                        return Ok(resp
-                            .bytes_stream()
-                            .map_err(move |e| Error::Stream {
-                                hash,
-                                size,
-                                keepstore: keepstore.clone(),
-                                source: e.without_url(),
-                            })
-                            .boxed());
-                    }
-                    Err(error) => {
-                        if error.is_transient() {
-                            again.push(ks);
-                        }
-                        attempts.push(Attempt {
-                            keepstore: ks.to_string(),
-                            error,
-                        });
-                    }
-                }
-            }
-            if again.is_empty() {
-                break;
-            }
-            pending = again;
-        }
-        Err(ReadError {
-            hash: loc.hash,
-            size: loc.size,
-            attempts,
-        }
-        .into())
+        let (_, r) = self
+            .failover(loc, (), |ks, ()| async move {
+                (
+                    (),
+                    self.open_range(&ks, loc, off, len).await.map(|r| (ks, r)),
+                )
+            })
+            .await;
+        let (keepstore, resp) = r?;
+        let (hash, size) = (loc.hash, loc.size);
+        Ok(resp
+            .bytes_stream()
+            .map_err(move |e| Error::Stream {
+                hash,
+                size,
+                keepstore: keepstore.clone(),
+                source: e.without_url(),
+            })
+            .boxed())
     }
 
     /// `GET <ks>/<locator>` with `Range`: the response once it is a 206 of the right
