@@ -71,7 +71,7 @@ pub fn connect_with(s: &Settings) -> Result<Client, CliError> {
 /// A keep-client error as `keep: <what>: <why, with its causes> (<what to do>)`.
 pub fn fail(what: impl Into<String>, e: Error) -> CliError {
     let hint = match &e {
-        Error::Build(_) | Error::Task { .. } => "",
+        Error::Build(_) | Error::Task { .. } | Error::Range { .. } => "",
         Error::BadUrl { .. } => "set KEEP_API_HOST to a URL like http://127.0.0.1:8003",
         Error::ApiUnreachable { .. } => "is keep serve running? check KEEP_API_HOST",
         Error::Api { status, .. } => match status {

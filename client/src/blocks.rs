@@ -181,18 +181,12 @@ impl Client {
     ) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
         let end = off.saturating_add(len);
         if len == 0 || end > loc.size {
-            return Err(ReadError {
+            return Err(Error::Range {
                 hash: loc.hash,
                 size: loc.size,
-                attempts: vec![Attempt {
-                    keepstore: String::new(),
-                    error: AttemptError::Status {
-                        status: 416,
-                        message: format!("bytes {off}..{end} are not inside the block"),
-                    },
-                }],
-            }
-            .into());
+                off,
+                end,
+            });
         }
         let (_, r) = self
             .failover(loc, (), |ks, ()| async move {

@@ -63,6 +63,15 @@ pub enum Error {
     #[error(transparent)]
     Write(#[from] WriteError),
 
+    /// A ranged read asked for bytes outside the block (or none).
+    #[error("bytes {off}..{end} are not inside block {hash}+{size}")]
+    Range {
+        hash: Hash,
+        size: u64,
+        off: u64,
+        end: u64,
+    },
+
     /// A ranged read's stream broke off after its first bytes (too late to fail over).
     #[error("reading block {hash}+{size} from {keepstore}: the transfer broke off")]
     Stream {

@@ -268,6 +268,22 @@ fn read_fails_over_when_the_first_keepstore_is_stopped() {
     cl.keepstores[order[0]].stop();
     let got = rt.block_on(c.read_block(&st.locator)).expect("read");
     assert_eq!(got, d);
+    // a ranged read (keep-web's kind) fails over the same way
+    let slice = rt.block_on(async {
+        use futures_util::TryStreamExt;
+        let st = c.read_range(&st.locator, 1000, 5000).await?;
+        st.try_fold(Vec::new(), |mut v, b| async move {
+            v.extend_from_slice(&b);
+            Ok(v)
+        })
+        .await
+    });
+    assert_eq!(slice.expect("ranged read"), d[1000..6000]);
+    let e = rt
+        .block_on(c.read_range(&st.locator, 299_999, 2))
+        .err()
+        .expect("past the end");
+    assert!(e.to_string().contains("not inside block"), "{e}");
 }
 
 #[test]
