@@ -291,7 +291,7 @@ async fn start_api(
         signer: signer.clone(),
         system_root_token: cfg.system_root_token.clone(),
         management_token: cfg.management_token.clone(),
-        keepstore_urls: vec![urls.keepstore.clone()],
+        keepstore_urls: cfg.keepstores_or(&urls.keepstore),
         web_url: urls.web.clone(),
     })
     .map_err(|e| {
