@@ -37,6 +37,7 @@ pub struct ConfigFile {
     pub api: ApiSection,
     pub keepstore: KeepstoreSection,
     pub web: WebSection,
+    pub balance: crate::balance::BalanceSection,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -196,6 +197,8 @@ pub struct Config {
     pub web_download_host: Option<String>,
     pub web_trust_all_content: bool,
     pub web_anonymous_token: Option<String>,
+    /// `[balance]` (keep balance's own settings).
+    pub balance: crate::balance::BalanceSection,
 }
 
 fn listen(
@@ -327,6 +330,7 @@ impl Config {
             web_download_host: file.web.download_host.clone(),
             web_trust_all_content: file.web.trust_all_content.unwrap_or(false),
             web_anonymous_token: file.web.anonymous_token.clone(),
+            balance: file.balance.clone(),
             data_dir,
         })
     }

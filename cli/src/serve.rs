@@ -196,6 +196,9 @@ pub async fn run(args: ServeArgs) -> Result<(), CliError> {
         .run();
         handles.push(server.handle());
         servers.push(tokio::spawn(server));
+        if runs(Only::Keepstore) {
+            crate::balance::spawn_periodic(&cfg, api_url.clone());
+        }
     }
 
     if let Some(listener) = web_listener {

@@ -19,7 +19,10 @@ fn client() -> reqwest::Client {
 /// A token the API knows (keepstore checks a reader's token with the API, so a made-up
 /// one may write but not read).
 fn root_token(keep: &Keep) -> Token {
-    keep.secrets().system_root_token.parse().expect("root token")
+    keep.secrets()
+        .system_root_token
+        .parse()
+        .expect("root token")
 }
 
 async fn put(c: &reqwest::Client, ks: &str, token: &Token, data: Vec<u8>) -> reqwest::Response {
