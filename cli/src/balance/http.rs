@@ -41,6 +41,18 @@ pub struct Collection {
     pub delete_at: Option<String>,
     #[serde(default)]
     pub modified_at: Option<String>,
+    /// The current version's UUID (its own for a current record).
+    #[serde(default)]
+    pub current_version_uuid: String,
+}
+
+/// Which records a listing reads.
+#[derive(Clone, Copy)]
+pub enum Listing {
+    /// Every record (current, past versions, trashed) with its manifest.
+    Everything,
+    /// Trashed current records, without manifests.
+    TrashedCurrent,
 }
 
 /// What the API publishes about the cluster.
@@ -111,28 +123,36 @@ impl Http {
     async fn list_page(
         &self,
         api: &str,
+        what: Listing,
         filters: Value,
         limit: usize,
         count: bool,
     ) -> Result<Value, CliError> {
+        let mut select = vec![
+            "uuid",
+            "portable_data_hash",
+            "replication_desired",
+            "is_trashed",
+            "delete_at",
+            "modified_at",
+            "current_version_uuid",
+        ];
+        let mut filters = filters;
+        if let (Listing::TrashedCurrent, Some(f)) = (what, filters.as_array_mut()) {
+            f.push(json!(["is_trashed", "=", true]));
+        }
+        if let Listing::Everything = what {
+            select.push("unsigned_manifest_text");
+        }
         let q: Vec<(&str, String)> = vec![
             ("filters", filters.to_string()),
             ("order", json!(["modified_at asc", "uuid asc"]).to_string()),
-            (
-                "select",
-                json!([
-                    "uuid",
-                    "portable_data_hash",
-                    "unsigned_manifest_text",
-                    "replication_desired",
-                    "is_trashed",
-                    "delete_at",
-                    "modified_at"
-                ])
-                .to_string(),
-            ),
+            ("select", json!(select).to_string()),
             ("include_trash", "true".into()),
-            ("include_old_versions", "true".into()),
+            (
+                "include_old_versions",
+                matches!(what, Listing::Everything).to_string(),
+            ),
             ("limit", limit.to_string()),
             ("count", if count { "exact" } else { "none" }.into()),
         ];
@@ -163,10 +183,11 @@ impl Http {
     pub async fn each_collection(
         &self,
         api: &str,
+        what: Listing,
         mut f: impl FnMut(&Collection),
     ) -> Result<(String, u64), CliError> {
         let nulls = self
-            .list_page(api, json!([["modified_at", "=", null]]), 0, true)
+            .list_page(api, what, json!([["modified_at", "=", null]]), 0, true)
             .await?;
         if nulls["items_available"].as_u64().unwrap_or(0) > 0 {
             return Err(fail(
@@ -185,7 +206,7 @@ impl Http {
                 None => json!([]),
                 Some((m, _)) => json!([["modified_at", ">", m]]),
             };
-            let page = Self::items(self.list_page(api, filters, PAGE, false).await?, api)?;
+            let page = Self::items(self.list_page(api, what, filters, PAGE, false).await?, api)?;
             if page.is_empty() {
                 break;
             }
@@ -203,6 +224,7 @@ impl Http {
                     let page = Self::items(
                         self.list_page(
                             api,
+                            what,
                             json!([["modified_at", "=", m], ["uuid", ">", u]]),
                             PAGE,
                             false,
@@ -234,7 +256,13 @@ impl Http {
     /// than this means the listing missed some).
     pub async fn count_upto(&self, api: &str, max: &str) -> Result<u64, CliError> {
         let v = self
-            .list_page(api, json!([["modified_at", "<=", max]]), 0, true)
+            .list_page(
+                api,
+                Listing::Everything,
+                json!([["modified_at", "<=", max]]),
+                0,
+                true,
+            )
             .await?;
         v["items_available"].as_u64().ok_or_else(|| {
             fail(

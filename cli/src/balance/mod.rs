@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use crate::config::{Config, Dur};
 use crate::error::CliError;
+use http::Listing;
 use plan::{Counts, Planner, KEEPSTORES_MAX};
 use refs::RefSet;
 
@@ -321,7 +322,9 @@ impl Report {
 
 /// An exclusive lock on `DIR/balance.lock`, so that two balancers never run at once
 /// on one data directory (`keep serve`'s own runs and a `keep balance`).
-struct RunLock(std::fs::File);
+struct RunLock {
+    _file: std::fs::File,
+}
 
 impl RunLock {
     fn take(path: &Path) -> Result<RunLock, CliError> {
@@ -341,7 +344,7 @@ impl RunLock {
                 "wait for it to finish (keep serve runs balance every [balance] interval)",
             ));
         }
-        Ok(RunLock(f))
+        Ok(RunLock { _file: f })
     }
 }
 
@@ -427,18 +430,35 @@ pub async fn run_once(s: &Settings, dry_run: bool) -> Result<Report, CliError> {
         ));
     }
 
-    // (2) every collection
+    // (2) every collection. First the deleted ones (trashed, delete_at + TTL passed):
+    // their past versions go with them.
     let now_ns = keep_format::time::unix_now_nanos();
+    let ttl = s.blob_signature_ttl;
+    let mut deleted_uuids: Vec<String> = Vec::new();
+    http.each_collection(&s.api, Listing::TrashedCurrent, |c| {
+        if c.uuid == c.current_version_uuid && is_deleted(c, now_ns, ttl) {
+            deleted_uuids.push(c.uuid.clone());
+        }
+    })
+    .await?;
+    deleted_uuids.sort();
+    // a past version goes only with its current collection, whatever its own flags say
+    let gone = |c: &http::Collection| {
+        if c.uuid == c.current_version_uuid {
+            is_deleted(c, now_ns, ttl)
+        } else {
+            deleted_uuids.binary_search(&c.current_version_uuid).is_ok()
+        }
+    };
     let mut refs = RefSet::default();
     let mut bad = 0u64;
     let mut missing_text = 0u64;
     let mut deleted = 0u64;
     let mut collections = 0u64;
-    let ttl = s.blob_signature_ttl;
     let (max_m, seen) = http
-        .each_collection(&s.api, |c| {
+        .each_collection(&s.api, Listing::Everything, |c| {
             collections += 1;
-            if is_deleted(c, now_ns, ttl) {
+            if gone(c) {
                 deleted += 1;
                 return;
             }
@@ -535,8 +555,8 @@ pub async fn run_once(s: &Settings, dry_run: bool) -> Result<Report, CliError> {
         let mut lost: Vec<(keep_format::Hash, Vec<String>)> =
             plan.lost.iter().map(|h| (*h, Vec::new())).collect();
         lost.sort_by_key(|(h, _)| *h);
-        http.each_collection(&s.api, |c| {
-            if is_deleted(c, now_ns, ttl) {
+        http.each_collection(&s.api, Listing::Everything, |c| {
+            if gone(c) {
                 return;
             }
             if let Some(t) = &c.unsigned_manifest_text {

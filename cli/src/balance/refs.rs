@@ -136,11 +136,17 @@ pub fn scan_manifest(text: &str, mut f: impl FnMut(&Hash, u64)) -> u64 {
             continue;
         }
         for tok in tokens {
-            if tok.len() < 66 || tok.as_bytes()[64] != b'+' {
+            let b = tok.as_bytes();
+            let looks_like_locator = b.len() >= 66
+                && b[64] == b'+'
+                && b[..64]
+                    .iter()
+                    .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+            if !looks_like_locator {
                 // the first file segment (`pos:len:name`) ends the locators
                 break;
             }
-            let size_end = tok[65..].find('+').map(|i| 65 + i).unwrap_or(tok.len());
+            let size_end = tok[65..].find('+').map_or(tok.len(), |i| 65 + i);
             match (tok[..64].parse::<Hash>(), tok[65..size_end].parse::<u64>()) {
                 (Ok(h), Ok(s)) => f(&h, s),
                 _ => bad += 1,
@@ -202,5 +208,10 @@ mod tests {
         assert_eq!(scan_manifest("", |_, _| panic!()), 0);
         let bad = format!(". {}+zz 0:1:x\n", "0".repeat(64));
         assert_eq!(scan_manifest(&bad, |_, _| panic!()), 1);
+        // a file name with a '+' where a locator has one is not a locator
+        let name = format!(". {a}+1 0:1:{}+x\n", "y:".repeat(30));
+        let mut n = 0;
+        assert_eq!(scan_manifest(&name, |_, _| n += 1), 0);
+        assert_eq!(n, 1);
     }
 }
