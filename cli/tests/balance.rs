@@ -696,3 +696,126 @@ fn balance_without_the_cluster_secrets_is_a_usage_error() {
         "{err}"
     );
 }
+
+/// Scale measurement (run by hand, see doc/admin.md "Memory"):
+/// `BALANCE_SCALE_COLLECTIONS=100000 BALANCE_SCALE_BLOCKS=10 cargo test -p keep-cli
+/// --test balance balance_at_scale -- --ignored --nocapture`. The blocks are sparse
+/// files written straight into the keepstore's volume (balance reads indexes, never
+/// block bytes), 10% more as garbage; collections are created through the API with
+/// locators signed for the admin token; then `keep balance --once --dry-run` runs
+/// under `/usr/bin/time -v`.
+#[test]
+#[ignore]
+fn balance_at_scale() {
+    let n: usize = std::env::var("BALANCE_SCALE_COLLECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let per: usize = std::env::var("BALANCE_SCALE_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let vol = shm.path().join("vol");
+    let k = Keep::start_with(
+        "blob_signature_ttl = \"1h\"",
+        &format!(
+            "volumes = [\"{}\"]\n[balance]\ninterval = \"0s\"",
+            vol.display()
+        ),
+    );
+    let env = Env::new(&k);
+    let secrets = k.secrets();
+    let signer = keep_format::BlobSigner::new(
+        keep_format::SigningKey::new(secrets.blob_signing_key.as_bytes().to_vec()),
+        Duration::from_secs(3600),
+    );
+    let token: keep_format::Token = env.token.parse().unwrap();
+    let size_of = |i: usize| 1000 + (i % 50_000) as u64;
+    let hash_of = |i: usize| keep_format::Hash::of(&(i as u64).to_le_bytes());
+    let t0 = Instant::now();
+    let day_ago = libc::timespec {
+        tv_sec: (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 86_400) as libc::time_t,
+        tv_nsec: 0,
+    };
+    let total = n * per + n * per / 10;
+    for i in 0..total {
+        let h = hash_of(i);
+        let d = vol.join(h.hex_prefix(3));
+        if i < 4096 {
+            std::fs::create_dir_all(&d).unwrap();
+        }
+        let p = d.join(h.to_hex());
+        let f = std::fs::File::create(&p).unwrap_or_else(|_| {
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::File::create(&p).unwrap()
+        });
+        f.set_len(size_of(i)).unwrap();
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        let times = [day_ago, day_ago];
+        // SAFETY: a valid path and two timespecs.
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
+    }
+    eprintln!("{total} block files in {:.1}s", t0.elapsed().as_secs_f64());
+    let t0 = Instant::now();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| {
+                let client = http();
+                loop {
+                    let c = next.fetch_add(1, Ordering::SeqCst);
+                    if c >= n {
+                        break;
+                    }
+                    let mut text = String::from(".");
+                    let mut len = 0;
+                    for j in 0..per {
+                        let i = c * per + j;
+                        let loc = signer.sign(
+                            &keep_format::Locator::new(hash_of(i), size_of(i)),
+                            &token,
+                            std::time::SystemTime::now(),
+                        );
+                        text.push_str(&format!(" {loc}"));
+                        len += size_of(i);
+                    }
+                    text.push_str(&format!(" 0:{len}:f{c}\n"));
+                    api_json(
+                        client
+                            .post(format!("{}/arvados/v1/collections", api(&k)))
+                            .json(&json!({"collection": {"manifest_text": text}})),
+                        &env.token,
+                    );
+                }
+            });
+        }
+    });
+    eprintln!("{n} collections in {:.1}s", t0.elapsed().as_secs_f64());
+    let o = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(KEEP)
+        .args(["balance", "--once", "--dry-run", "--data"])
+        .arg(k.data())
+        .arg("--config")
+        .arg(&k.config)
+        .args(["--api", k.api.as_deref().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let rss = err
+        .lines()
+        .find(|l| l.contains("Maximum resident set size"))
+        .unwrap_or("?");
+    let wall = err.lines().find(|l| l.contains("Elapsed")).unwrap_or("?");
+    eprintln!("{out}\n{}\n{}", rss.trim(), wall.trim());
+    assert_eq!(report_num(&out, "referenced"), (n * per) as u64, "{out}");
+    assert_eq!(report_num(&out, "garbage"), (n * per / 10) as u64, "{out}");
+    assert_eq!(report_num(&out, "lost"), 0, "{out}");
+}
