@@ -129,16 +129,6 @@ fn api_json(req: reqwest::blocking::RequestBuilder, token: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn create_collection(k: &Keep, token: &str, manifest: &str) -> String {
-    let v = api_json(
-        http()
-            .post(format!("{}/arvados/v1/collections", api(k)))
-            .json(&json!({"collection": {"manifest_text": manifest}})),
-        token,
-    );
-    v["uuid"].as_str().unwrap().to_string()
-}
-
 fn get_collection(k: &Keep, token: &str, uuid: &str) -> Value {
     api_json(
         http()
