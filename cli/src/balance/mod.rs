@@ -124,6 +124,8 @@ pub struct Report {
     pub sent: Vec<String>,
     pub notes: Vec<String>,
     pub seconds: f64,
+    /// Seconds spent per phase (mounts, collections, indexes, send, lost).
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 impl std::fmt::Display for Report {
@@ -208,6 +210,12 @@ impl std::fmt::Display for Report {
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;
         }
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|(p, s)| format!("{p} {s:.1}s"))
+            .collect();
+        writeln!(f, "  phases                  {}", phases.join(", "))?;
         Ok(())
     }
 }
@@ -316,6 +324,14 @@ impl Report {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
         );
+        let _ = writeln!(
+            out,
+            "# HELP keep_balance_phase_seconds duration of each phase of the run"
+        );
+        let _ = writeln!(out, "# TYPE keep_balance_phase_seconds gauge");
+        for (p, s) in &self.phases {
+            let _ = writeln!(out, "keep_balance_phase_seconds{{phase=\"{p}\"}} {s}");
+        }
         out
     }
 }
@@ -430,6 +446,13 @@ pub async fn run_once(s: &Settings, dry_run: bool) -> Result<Report, CliError> {
         ));
     }
 
+    let mut mark = Instant::now();
+    let mut phase = |report: &mut Report, name: &'static str| {
+        report.phases.push((name, mark.elapsed().as_secs_f64()));
+        mark = Instant::now();
+    };
+    phase(&mut report, "mounts");
+
     // (2) every collection. First the deleted ones (trashed, delete_at + TTL passed):
     // their past versions go with them.
     let now_ns = keep_format::time::unix_now_nanos();
@@ -499,6 +522,7 @@ pub async fn run_once(s: &Settings, dry_run: bool) -> Result<Report, CliError> {
         ));
     }
     refs.finish();
+    phase(&mut report, "collections");
     report.deleted_collections = deleted;
     report.refset_bytes = refs.heap_bytes();
 
@@ -509,6 +533,7 @@ pub async fn run_once(s: &Settings, dry_run: bool) -> Result<Report, CliError> {
             .await?;
     }
     let mut plan = planner.finish();
+    phase(&mut report, "indexes");
     plan.counts.collections = collections;
     plan.counts.references = refs.references;
 
@@ -550,6 +575,8 @@ pub async fn run_once(s: &Settings, dry_run: bool) -> Result<Report, CliError> {
         }
     }
 
+    phase(&mut report, "send");
+
     // lost blocks: which collections name them
     if !plan.lost.is_empty() {
         let mut lost: Vec<(keep_format::Hash, Vec<String>)> =
@@ -576,6 +603,7 @@ pub async fn run_once(s: &Settings, dry_run: bool) -> Result<Report, CliError> {
             .into_iter()
             .map(|(h, names)| (h.to_string(), names))
             .collect();
+        phase(&mut report, "lost");
     }
     report.counts = plan.counts;
     report.seconds = started.elapsed().as_secs_f64();
