@@ -37,7 +37,7 @@ pub struct ConfigFile {
     pub api: ApiSection,
     pub keepstore: KeepstoreSection,
     pub web: WebSection,
-    pub balance: crate::balance::BalanceSection,
+    pub balance: BalanceSection,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -163,6 +163,17 @@ pub struct WebSection {
     pub anonymous_token: Option<String>,
 }
 
+/// `[balance]`: `keep balance`'s settings (cli/src/balance).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BalanceSection {
+    /// Time between runs (`keep balance` without `--once`, and inside `keep serve`);
+    /// `"0s"` turns the runs inside `keep serve` off. Default 10m.
+    pub interval: Option<Dur>,
+    /// Where each run writes its metrics (Prometheus text format), if set.
+    pub metrics_file: Option<PathBuf>,
+}
+
 /// Generated on first start when the config file does not set them.
 #[derive(Debug, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -198,7 +209,7 @@ pub struct Config {
     pub web_trust_all_content: bool,
     pub web_anonymous_token: Option<String>,
     /// `[balance]` (keep balance's own settings).
-    pub balance: crate::balance::BalanceSection,
+    pub balance: BalanceSection,
 }
 
 fn listen(

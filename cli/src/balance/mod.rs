@@ -20,9 +20,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
-
-use crate::config::{Config, Dur};
+use crate::config::Config;
 use crate::error::CliError;
 use http::Listing;
 use plan::{Counts, Planner, KEEPSTORES_MAX};
@@ -35,17 +33,6 @@ pub const EXAMPLES: &str = "Examples:
 
 /// Default time between runs.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
-
-/// `[balance]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BalanceSection {
-    /// Time between runs (`keep balance` without `--once`, and inside `keep serve`);
-    /// `"0s"` turns the runs inside `keep serve` off. Default 10m.
-    pub interval: Option<Dur>,
-    /// Where each run writes its metrics (Prometheus text format), if set.
-    pub metrics_file: Option<PathBuf>,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct BalanceArgs {
