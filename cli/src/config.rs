@@ -38,6 +38,7 @@ pub struct ConfigFile {
     pub api: ApiSection,
     pub keepstore: KeepstoreSection,
     pub web: WebSection,
+    pub balance: BalanceSection,
 }
 
 /// `[cluster]`: what every service and client shares (DESIGN §4a).
@@ -179,6 +180,17 @@ pub struct WebSection {
     pub server: crate::serve::ServerSection,
 }
 
+/// `[balance]`: `keep balance`'s settings (cli/src/balance).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BalanceSection {
+    /// Time between runs (`keep balance` without `--once`, and inside `keep serve`);
+    /// `"0s"` turns the runs inside `keep serve` off. Default 10m.
+    pub interval: Option<Dur>,
+    /// Where each run writes its metrics (Prometheus text format), if set.
+    pub metrics_file: Option<PathBuf>,
+}
+
 /// Generated on first start when the config file does not set them.
 #[derive(Debug, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -221,6 +233,8 @@ pub struct Config {
     pub api_server: crate::serve::ServerSettings,
     pub keepstore_server: crate::serve::ServerSettings,
     pub web_server: crate::serve::ServerSettings,
+    /// `[balance]` (keep balance's own settings).
+    pub balance: BalanceSection,
 }
 
 fn listen(
@@ -358,6 +372,7 @@ impl Config {
             api_server: file.api.server.resolve("api.server", &name)?,
             keepstore_server: file.keepstore.server.resolve("keepstore.server", &name)?,
             web_server: file.web.server.resolve("web.server", &name)?,
+            balance: file.balance.clone(),
             data_dir,
         })
     }

@@ -2,6 +2,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod balance;
 pub mod config;
 pub mod error;
 pub mod serve;
@@ -53,6 +54,9 @@ pub enum Command {
         after_help = "Example:\n  keep completions bash > ~/.local/share/bash-completion/completions/keep"
     )]
     Completions { shell: clap_complete::Shell },
+    /// Garbage-collect and replicate blocks (prints a report; see doc/admin.md).
+    #[command(after_help = balance::EXAMPLES)]
+    Balance(balance::BalanceArgs),
     #[command(flatten)]
     Admin(admin::AdminCommand),
 }
@@ -82,6 +86,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Get(args) => get::run(args).await,
         Command::Ls(args) => ls::run(args).await,
         Command::Share(args) => share::run(args).await,
+        Command::Balance(args) => balance::run(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

@@ -211,6 +211,10 @@ pub async fn start(args: &ServeArgs) -> Result<Running, CliError> {
         let web_too = listeners.web.is_some();
         let anon = start_api(&cfg, &signer, &urls, l, web_too, &mut running).await?;
         anonymous_token = anonymous_token.or(anon);
+        // GC and replication run where the API and a keepstore run together
+        if local_blocks.is_some() {
+            crate::balance::spawn_periodic(&cfg, urls.api.clone());
+        }
     }
     if let Some(l) = listeners.web {
         // in one process keep-web talks to its own keepstore; alone, it asks the API

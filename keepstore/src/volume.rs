@@ -502,6 +502,9 @@ impl Volume for LocalVolume {
         }
         fsync_dir(&dir)?;
         fsync_dir(&self.root.join("trash"))?;
+        // an untrashed block is new again: the next GC run must not trash it straight
+        // back before someone commits it (doc/keepstore.md: its mtime is the untrash)
+        self.touch(hash)?;
         Ok(true)
     }
 
@@ -765,9 +768,15 @@ mod tests {
         .unwrap();
         assert_eq!(seen, 1);
 
+        let before = v.stat(&h).unwrap().unwrap().mtime_ns;
         assert!(v.trash(&h, 100, None).unwrap());
         assert!(v.stat(&h).unwrap().is_none());
+        std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(v.untrash(&h).unwrap());
+        assert!(
+            v.stat(&h).unwrap().unwrap().mtime_ns > before,
+            "untrash touches"
+        );
         assert!(v.open(&h).unwrap().unwrap().outboard_len().is_some());
         assert!(v.trash(&h, 100, None).unwrap());
         assert_eq!(v.empty_trash(99).unwrap(), 0);
