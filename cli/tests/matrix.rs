@@ -1,0 +1,1279 @@
+//! The credential and permission matrix (issue 11, item 4), generated from one table.
+//!
+//! Two tests, each against its own real `keep serve` (keep-web, the API on RocksDB and
+//! keepstore in one process, over real sockets):
+//!
+//! - `keep_web_matrix`: principals × path forms (× `trust_all_content` off and on) ×
+//!   methods. The status each cell must get is computed by [`web_expect`] from three
+//!   facts (does this host honour the principal's credential, is the credential valid,
+//!   what may the principal do to the collection) following DESIGN §5's status rules.
+//! - `api_matrix`: principals × operations × object types, the status computed by
+//!   [`api_expect`] from the principal's level on the object (doc/api.md, Permissions).
+//!
+//! Every cell runs (concurrently); the test prints the table's size and fails listing
+//! every cell whose status differs from the rule. `MATRIX_PRINT=1` prints every cell.
+//! doc/security.md explains how to run it as part of the hardening campaign.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::Keep;
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------
+// The principals
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum P {
+    /// alice: owns the project `proj` and everything in it.
+    Owner,
+    /// wendy: `can_write` on `proj`.
+    Writer,
+    /// rita: `can_read` on `proj`.
+    Reader,
+    /// olga: no grant at all.
+    Other,
+    /// the admin `keep serve` made (DIR/admin-token).
+    Admin,
+    /// keep-web: no credential at all. API: the anonymous user's token
+    /// (DIR/anonymous-token, what keep-web itself uses).
+    Anonymous,
+    /// the token of `keep share <collection A>` (scoped to reading A).
+    Share,
+    /// a token of alice's whose `expires_at` has passed.
+    Expired,
+    /// a token of alice's that was deleted (revoked).
+    Revoked,
+    /// a well-formed token the API never issued.
+    Bogus,
+    /// API only: oscar, `can_write` granted on each object itself, not on its project
+    /// (issue 11 item 4: a writer may not take an object from its owner).
+    ObjWriter,
+}
+
+const WEB_PRINCIPALS: [P; 10] = [
+    P::Owner,
+    P::Writer,
+    P::Reader,
+    P::Other,
+    P::Admin,
+    P::Anonymous,
+    P::Share,
+    P::Expired,
+    P::Revoked,
+    P::Bogus,
+];
+
+const API_PRINCIPALS: [P; 11] = [
+    P::Owner,
+    P::Writer,
+    P::Reader,
+    P::Other,
+    P::Admin,
+    P::Anonymous,
+    P::Share,
+    P::Expired,
+    P::Revoked,
+    P::Bogus,
+    P::ObjWriter,
+];
+
+/// What a principal's credential is, as the API sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cred {
+    /// No credential.
+    Nothing,
+    /// A token the API accepts.
+    Valid,
+    /// Expired, revoked or never issued.
+    Invalid,
+}
+
+fn cred(p: P) -> Cred {
+    match p {
+        P::Anonymous => Cred::Nothing,
+        P::Expired | P::Revoked | P::Bogus => Cred::Invalid,
+        _ => Cred::Valid,
+    }
+}
+
+/// Permission levels (doc/api.md): none < read < write < manage.
+const NONE: u8 = 0;
+const READ: u8 = 1;
+const WRITE: u8 = 2;
+const MANAGE: u8 = 3;
+
+// ---------------------------------------------------------------------------------------
+// keep-web: forms and methods
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Host {
+    /// `<uuid of A>.localhost`
+    VhostUuid,
+    /// `<base32 of F's PDH>-<size>.localhost`
+    VhostPdh,
+    /// `127.0.0.1`, the host of keep-web's URL: the default attachment-only download host.
+    Download,
+    /// `localhost`: neither a collection vhost nor the download host.
+    Shared,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Path {
+    /// the vhost's root: the whole path is inside the collection.
+    VhostRoot,
+    /// `/c=<uuid of A>/…`
+    CUuid,
+    /// `/c=<pdh of F>/…`
+    CPdh,
+    /// `/c=<uuid of A>/t=<the principal's token>/_/…` (the sharing URL form).
+    CUuidT,
+    /// `/by_id/<uuid of A>/…`
+    ByIdUuid,
+    /// `/by_id/<pdh of F>/…`
+    ByIdPdh,
+    /// `/users/alice/proj/A/…`
+    Users,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Form {
+    host: Host,
+    path: Path,
+}
+
+impl Form {
+    /// The target is named by its PDH: fixed content, read-only.
+    fn by_pdh(self) -> bool {
+        self.host == Host::VhostPdh || matches!(self.path, Path::CPdh | Path::ByIdPdh)
+    }
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let h = match self.host {
+            Host::VhostUuid => "vhost(uuid)",
+            Host::VhostPdh => "vhost(pdh)",
+            Host::Download => "download",
+            Host::Shared => "shared",
+        };
+        let p = match self.path {
+            Path::VhostRoot => "/",
+            Path::CUuid => "/c=<uuid>/",
+            Path::CPdh => "/c=<pdh>/",
+            Path::CUuidT => "/c=<uuid>/t=<token>/_/",
+            Path::ByIdUuid => "/by_id/<uuid>/",
+            Path::ByIdPdh => "/by_id/<pdh>/",
+            Path::Users => "/users/alice/proj/A/",
+        };
+        write!(f, "{h}{p}")
+    }
+}
+
+fn web_forms() -> Vec<Form> {
+    let mut v = vec![
+        Form {
+            host: Host::VhostUuid,
+            path: Path::VhostRoot,
+        },
+        Form {
+            host: Host::VhostPdh,
+            path: Path::VhostRoot,
+        },
+    ];
+    for host in [Host::Download, Host::Shared] {
+        for path in [
+            Path::CUuid,
+            Path::CPdh,
+            Path::CUuidT,
+            Path::ByIdUuid,
+            Path::ByIdPdh,
+            Path::Users,
+        ] {
+            v.push(Form { host, path });
+        }
+    }
+    v
+}
+
+const METHODS: [&str; 10] = [
+    "GET",
+    "HEAD",
+    "PROPFIND",
+    "PUT",
+    "DELETE",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "PROPPATCH",
+    "LOCK",
+];
+
+fn is_write(m: &str) -> bool {
+    matches!(
+        m,
+        "PUT" | "DELETE" | "MKCOL" | "COPY" | "MOVE" | "PROPPATCH"
+    )
+}
+
+/// The status of a method that succeeds on our targets (a file that exists for reads,
+/// a new name for PUT/MKCOL/COPY/MOVE destinations).
+fn success(m: &str) -> u16 {
+    match m {
+        "PROPFIND" | "PROPPATCH" => 207,
+        "PUT" | "MKCOL" | "COPY" | "MOVE" => 201,
+        "DELETE" => 204,
+        _ => 200, // GET, HEAD, LOCK (a no-op that answers a lock token)
+    }
+}
+
+/// The principal's level on the collection the form names (A by UUID, F by PDH), given a
+/// valid token that reaches keep-web.
+fn web_level(p: P, f: Form) -> u8 {
+    match p {
+        P::Owner | P::Admin => MANAGE,
+        // /users/<name>/ opens alice's home project, which only alice (and admins) can
+        // read: /users/ lists "the users whose home project the caller can read"
+        P::Writer if f.path != Path::Users => WRITE,
+        P::Reader if f.path != Path::Users => READ,
+        // the scope names A's UUID: reading A by UUID is in scope; by PDH (another API
+        // path) or through the /users/ tree (user and group listings) it is not
+        P::Share if !f.by_pdh() && f.path != Path::Users => READ,
+        _ => NONE,
+    }
+}
+
+/// DESIGN §5 as a function: the status of `m` by `p` on form `f`, with
+/// `[web] trust_all_content = trust`. None: the cell does not exist (the anonymous
+/// principal has no token to put in a `t=` path).
+fn web_expect(p: P, f: Form, m: &str, trust: bool) -> Option<u16> {
+    let t_form = f.path == Path::CUuidT;
+    if t_form && cred(p) == Cred::Nothing {
+        return None;
+    }
+    // "Credentials are honoured only … on a collection vhost, on the configured
+    // attachment-only download host, or when trust_all_content is set; elsewhere only
+    // the anonymous token applies". A t= token "is honoured on every host".
+    let honoured = t_form || f.host != Host::Shared || trust;
+    let c = if honoured { cred(p) } else { Cred::Nothing };
+    match c {
+        // "no usable token on a private resource: 401" (A and F are private: the
+        // anonymous token can't read them)
+        Cred::Nothing => return Some(401),
+        // an expired, revoked or unknown token is no usable token; "a bad t= token: 404"
+        Cred::Invalid => return Some(if t_form { 404 } else { 401 }),
+        Cred::Valid => {}
+    }
+    let level = web_level(p, f);
+    if level == NONE {
+        // "a valid token that can't see the resource … 404 (existence never leaks)"
+        return Some(404);
+    }
+    if !is_write(m) {
+        return Some(success(m));
+    }
+    if f.by_pdh() {
+        // "any write under a PDH … 405"
+        return Some(405);
+    }
+    if level < WRITE {
+        // "a write the token may not do: 403"
+        return Some(403);
+    }
+    Some(success(m))
+}
+
+// ---------------------------------------------------------------------------------------
+// API: operations and object types
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    Get,
+    List,
+    Create,
+    Update,
+    OwnerChange,
+    Trash,
+    Grant,
+}
+
+const OPS: [Op; 7] = [
+    Op::Get,
+    Op::List,
+    Op::Create,
+    Op::Update,
+    Op::OwnerChange,
+    Op::Trash,
+    Op::Grant,
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ty {
+    /// alice's user record.
+    User,
+    /// a project inside `proj`.
+    Project,
+    /// a filter group inside `proj`.
+    FilterGroup,
+    /// a collection inside `proj` (for `get`: collection A, the one shared).
+    Collection,
+    /// a token of alice's.
+    Token,
+    /// a permission link (dave `can_read` on `proj`) that alice made.
+    Link,
+}
+
+const TYS: [Ty; 6] = [
+    Ty::User,
+    Ty::Project,
+    Ty::FilterGroup,
+    Ty::Collection,
+    Ty::Token,
+    Ty::Link,
+];
+
+impl Ty {
+    fn resource(self) -> &'static str {
+        match self {
+            Ty::User => "users",
+            Ty::Project | Ty::FilterGroup => "groups",
+            Ty::Collection => "collections",
+            Ty::Token => "api_client_authorizations",
+            Ty::Link => "links",
+        }
+    }
+    fn singular(self) -> &'static str {
+        match self {
+            Ty::User => "user",
+            Ty::Project | Ty::FilterGroup => "group",
+            Ty::Collection => "collection",
+            Ty::Token => "api_client_authorization",
+            Ty::Link => "link",
+        }
+    }
+    /// Objects that live inside `proj` (levels come down the owner chain).
+    fn in_project(self) -> bool {
+        matches!(self, Ty::Project | Ty::FilterGroup | Ty::Collection)
+    }
+}
+
+/// The principal's level on the object of type `ty` (doc/api.md, Permissions).
+fn api_level(p: P, ty: Ty) -> u8 {
+    match p {
+        P::Owner | P::Admin => MANAGE,
+        P::Writer | P::ObjWriter if ty.in_project() => WRITE,
+        P::Reader if ty.in_project() => READ,
+        _ => NONE,
+    }
+}
+
+/// The principal's level on `proj`, where `create` puts things.
+fn api_level_on_proj(p: P) -> u8 {
+    match p {
+        P::Owner | P::Admin => MANAGE,
+        P::Writer => WRITE,
+        P::Reader => READ,
+        _ => NONE,
+    }
+}
+
+/// What a cell must answer: a status, and for `list` whether the object is listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Want {
+    status: u16,
+    listed: Option<bool>,
+}
+
+fn st(status: u16) -> Want {
+    Want {
+        status,
+        listed: None,
+    }
+}
+
+/// doc/api.md (Conventions, Errors, Permissions) as a function.
+fn api_expect(p: P, op: Op, ty: Ty) -> Want {
+    // "401: no token, unknown or revoked token, expired token" (here the anonymous
+    // principal carries the anonymous user's token: a valid one)
+    if cred(p) == Cred::Invalid {
+        return st(401);
+    }
+    if p == P::Share {
+        // "403: the token's scopes forbid the request": a sharing token may only GET
+        // its collection
+        return st(if (op, ty) == (Op::Get, Ty::Collection) {
+            200
+        } else {
+            403
+        });
+    }
+    let anonymous = p == P::Anonymous;
+    let lvl = api_level(p, ty);
+    // reading needs can_read, else 404; a change needs `need`, else 403 when readable
+    let gate = |need: u8| {
+        if lvl < READ {
+            st(404)
+        } else if lvl < need || anonymous {
+            st(403)
+        } else {
+            st(200)
+        }
+    };
+    match op {
+        Op::Get => gate(READ),
+        Op::List => Want {
+            status: 200,
+            listed: Some(lvl >= READ),
+        },
+        Op::Create => {
+            if anonymous {
+                // "The anonymous user can never write"
+                return st(403);
+            }
+            match ty {
+                // users are made by admins only
+                Ty::User => st(if p == P::Admin { 200 } else { 403 }),
+                // a token for alice: alice herself or an admin; others can't see alice
+                Ty::Token => st(if lvl >= MANAGE { 200 } else { 404 }),
+                // things in proj, and a (non-permission) link whose head is proj: need
+                // can_write on proj
+                _ => {
+                    let l = api_level_on_proj(p);
+                    st(match l {
+                        NONE => 404,
+                        READ => 403,
+                        _ => 200,
+                    })
+                }
+            }
+        }
+        Op::Update => match ty {
+            // a user: only itself or an admin
+            Ty::User => gate(MANAGE),
+            // a permission link: can_manage on its head (or owning the link)
+            Ty::Link => gate(MANAGE),
+            _ => gate(WRITE),
+        },
+        Op::OwnerChange => match ty {
+            // a token can't be given to another user (owner_uuid is not an attribute
+            // a client may set on a token): 422, decided before any lookup
+            Ty::Token => st(422),
+            // a user's owner is fixed: 422 once the caller may change the user at all
+            Ty::User => match gate(MANAGE) {
+                Want { status: 200, .. } => st(422),
+                w => w,
+            },
+            // alice's link to alice (no change) / the admin's to itself: write on both
+            Ty::Link => gate(MANAGE),
+            // "can_write on its current owner as well as on the new one": moving into
+            // one's own home needs can_write on proj too
+            _ => match gate(WRITE) {
+                Want { status: 200, .. } if api_level_on_proj(p) < WRITE => st(403),
+                w => w,
+            },
+        },
+        Op::Trash => match ty {
+            // deleting a user: admins only
+            Ty::User => match gate(READ) {
+                Want { status: 200, .. } if p != P::Admin => st(403),
+                w => w,
+            },
+            // revoking a token: its user (it can see it) or an admin
+            Ty::Token => gate(MANAGE),
+            Ty::Link => gate(MANAGE),
+            _ => gate(WRITE),
+        },
+        Op::Grant => match ty {
+            // a grant is a new link: the anonymous user may not make one
+            _ if anonymous => st(403),
+            // a token or a link can't be the head of a permission: nothing to grant on
+            Ty::Token | Ty::Link => st(404),
+            // "granting needs can_manage"
+            _ => gate(MANAGE),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixture: one keep serve with users, tokens, a project and collections
+// ---------------------------------------------------------------------------------------
+
+const HELLO: &str = "hello world\n";
+const FROZEN: &str = "frozen file\n";
+const BOGUS: &str = "v2/zzzzz-gj3su-000000000000000/bogussecret0123456789abcdefghijklmnopqrstuv";
+
+struct Fx {
+    k: Keep,
+    http: reqwest::Client,
+    api: String,
+    admin: String,
+    /// principal → its token (none for keep-web's anonymous principal)
+    tokens: BTreeMap<P, String>,
+    /// user uuids by name
+    users: BTreeMap<&'static str, String>,
+    proj: String,
+    /// collection A (in proj): hello.txt plus the files the write cells consume
+    a: String,
+    a_name: String,
+    /// collection F (in proj), never written: reached by its PDH
+    f_pdh: String,
+    hello_loc: String,
+}
+
+impl Fx {
+    async fn start(extra_files: &[String]) -> Fx {
+        let k = Keep::start("");
+        let api = k.api.clone().expect("keep serve reports the api URL");
+        let admin = std::fs::read_to_string(k.path("admin-token"))
+            .expect("admin-token")
+            .trim()
+            .to_string();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut fx = Fx {
+            k,
+            http,
+            api,
+            admin: admin.clone(),
+            tokens: BTreeMap::new(),
+            users: BTreeMap::new(),
+            proj: String::new(),
+            a: String::new(),
+            a_name: "A".into(),
+            f_pdh: String::new(),
+            hello_loc: String::new(),
+        };
+        for name in ["alice", "wendy", "rita", "olga", "dave", "oscar"] {
+            let (st, u) = fx
+                .call(
+                    "POST",
+                    "/arvados/v1/users",
+                    &admin,
+                    json!({"user": {"username": name}}),
+                )
+                .await;
+            assert_eq!(st, 200, "{u}");
+            fx.users
+                .insert(name, u["uuid"].as_str().unwrap().to_string());
+        }
+        for (p, name) in [
+            (P::Owner, "alice"),
+            (P::Writer, "wendy"),
+            (P::Reader, "rita"),
+            (P::Other, "olga"),
+            (P::ObjWriter, "oscar"),
+        ] {
+            let t = fx.token_for(name, json!({})).await;
+            fx.tokens.insert(p, t);
+        }
+        fx.tokens.insert(P::Admin, admin.clone());
+        fx.tokens.insert(P::Bogus, BOGUS.to_string());
+        let expired = fx
+            .token_for("alice", json!({"expires_at": "2001-01-01T00:00:00Z"}))
+            .await;
+        fx.tokens.insert(P::Expired, expired);
+        let revoked = fx.token_for("alice", json!({})).await;
+        let ruuid = revoked.split('/').nth(1).unwrap().to_string();
+        let (st, v) = fx
+            .call(
+                "DELETE",
+                &format!("/arvados/v1/api_client_authorizations/{ruuid}"),
+                &admin,
+                Value::Null,
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        fx.tokens.insert(P::Revoked, revoked);
+
+        let alice = fx.tokens[&P::Owner].clone();
+        let (st, g) = fx
+            .call(
+                "POST",
+                "/arvados/v1/groups",
+                &alice,
+                json!({"group": {"name": "proj", "group_class": "project"}}),
+            )
+            .await;
+        assert_eq!(st, 200, "{g}");
+        fx.proj = g["uuid"].as_str().unwrap().to_string();
+        let proj = fx.proj.clone();
+        fx.grant("wendy", "can_write", &proj).await;
+        fx.grant("rita", "can_read", &proj).await;
+
+        fx.hello_loc = fx.put_block(&alice, HELLO.as_bytes()).await;
+        let mut m = format!(". {} 0:12:hello.txt", fx.hello_loc);
+        for f in extra_files {
+            m.push_str(&format!(" 0:12:{f}"));
+        }
+        m.push('\n');
+        let a = fx.collection(&alice, "A", &proj, &m).await;
+        fx.a = a["uuid"].as_str().unwrap().to_string();
+        let floc = fx.put_block(&alice, FROZEN.as_bytes()).await;
+        let f = fx
+            .collection(&alice, "F", &proj, &format!(". {floc} 0:12:f.txt\n"))
+            .await;
+        fx.f_pdh = f["portable_data_hash"].as_str().unwrap().to_string();
+
+        // the sharing link, made the way a user makes it
+        let env = common::Env {
+            home: tempfile::tempdir().unwrap(),
+            api: fx.api.clone(),
+            token: alice.clone(),
+        };
+        let url = env.ok(&["share", fx.a.as_str()]);
+        let t = url
+            .split("/t=")
+            .nth(1)
+            .and_then(|r| r.strip_suffix("/_/"))
+            .unwrap_or_else(|| panic!("keep share printed {url}"));
+        fx.tokens.insert(P::Share, t.replace("%2F", "/"));
+        fx
+    }
+
+    async fn call(&self, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut r = self.http.request(m, format!("{}{path}", self.api));
+        if !token.is_empty() {
+            r = r.bearer_auth(token);
+        }
+        if !body.is_null() {
+            r = r.json(&body);
+        }
+        match r.send().await {
+            Ok(r) => {
+                let st = r.status().as_u16();
+                (st, r.json().await.unwrap_or(Value::Null))
+            }
+            Err(e) => (0, json!(e.to_string())),
+        }
+    }
+
+    async fn token_for(&self, user: &str, extra: Value) -> String {
+        let mut body = json!({"owner_uuid": self.users[user]});
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        let (st, t) = self
+            .call(
+                "POST",
+                "/arvados/v1/api_client_authorizations",
+                &self.admin,
+                json!({"api_client_authorization": body}),
+            )
+            .await;
+        assert_eq!(st, 200, "{t}");
+        format!(
+            "v2/{}/{}",
+            t["uuid"].as_str().unwrap(),
+            t["api_token"].as_str().unwrap()
+        )
+    }
+
+    async fn grant(&self, user: &str, level: &str, head: &str) {
+        let (st, l) = self
+            .call(
+                "POST",
+                "/arvados/v1/links",
+                &self.admin,
+                json!({"link": {"link_class": "permission", "name": level,
+                    "tail_uuid": self.users[user], "head_uuid": head}}),
+            )
+            .await;
+        assert_eq!(st, 200, "{l}");
+    }
+
+    async fn put_block(&self, token: &str, body: &[u8]) -> String {
+        let r = self
+            .http
+            .put(format!(
+                "{}/{}",
+                self.k.keepstore,
+                keep_format::Hash::of(body)
+            ))
+            .bearer_auth(token)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap().trim().to_string()
+    }
+
+    async fn collection(&self, token: &str, name: &str, owner: &str, m: &str) -> Value {
+        let (st, v) = self
+            .call(
+                "POST",
+                "/arvados/v1/collections",
+                token,
+                json!({"collection": {"name": name, "owner_uuid": owner, "manifest_text": m}}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        v
+    }
+}
+
+/// One cell's outcome.
+struct Row {
+    cell: String,
+    want: String,
+    got: String,
+    /// the start of the answer's body (the server's reason), shown for mismatches
+    note: String,
+}
+
+/// Prints the mismatches (and with MATRIX_PRINT=1 every cell) and fails on any.
+fn report(what: &str, rows: &[Row]) {
+    let bad: Vec<&Row> = rows.iter().filter(|r| r.want != r.got).collect();
+    if std::env::var_os("MATRIX_PRINT").is_some() {
+        for r in rows {
+            eprintln!("{what}: {}: want {}, got {}", r.cell, r.want, r.got);
+        }
+    }
+    for r in &bad {
+        eprintln!(
+            "MISMATCH {what}: {}: DESIGN says {}, got {} ({})",
+            r.cell, r.want, r.got, r.note
+        );
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} {what} cells disagree with the rule (listed above)",
+        bad.len(),
+        rows.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// keep-web matrix
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct WebCell {
+    i: usize,
+    p: P,
+    f: Form,
+    m: &'static str,
+    trust: bool,
+    want: u16,
+}
+
+fn web_cells() -> (Vec<WebCell>, usize) {
+    let mut cells = Vec::new();
+    let mut skipped = 0;
+    for trust in [false, true] {
+        for f in web_forms() {
+            for p in WEB_PRINCIPALS {
+                for m in METHODS {
+                    match web_expect(p, f, m, trust) {
+                        Some(want) => cells.push(WebCell {
+                            i: cells.len(),
+                            p,
+                            f,
+                            m,
+                            trust,
+                            want,
+                        }),
+                        None => skipped += 1,
+                    }
+                }
+            }
+        }
+    }
+    (cells, skipped)
+}
+
+/// What a running keep-web needs to address the fixture.
+struct WebCtx {
+    fx: Fx,
+    port: u16,
+    vhost_uuid: String,
+    vhost_pdh: String,
+}
+
+impl WebCtx {
+    fn host(&self, h: Host) -> String {
+        match h {
+            Host::VhostUuid => self.vhost_uuid.clone(),
+            Host::VhostPdh => self.vhost_pdh.clone(),
+            Host::Download => "127.0.0.1".into(),
+            Host::Shared => "localhost".into(),
+        }
+    }
+
+    /// The collection prefix the form puts before a path inside the collection.
+    fn prefix(&self, c: &WebCell) -> String {
+        let fx = &self.fx;
+        match c.f.path {
+            Path::VhostRoot => String::new(),
+            Path::CUuid => format!("/c={}", fx.a),
+            Path::CPdh => format!("/c={}", fx.f_pdh),
+            Path::CUuidT => format!("/c={}/t={}/_", fx.a, fx.tokens[&c.p].replace('/', "%2F")),
+            Path::ByIdUuid => format!("/by_id/{}", fx.a),
+            Path::ByIdPdh => format!("/by_id/{}", fx.f_pdh),
+            Path::Users => format!("/users/alice/proj/{}", fx.a_name),
+        }
+    }
+
+    async fn run(&self, c: &WebCell) -> (String, String) {
+        let host = self.host(c.f.host);
+        let pre = self.prefix(c);
+        let file = if c.f.by_pdh() { "f.txt" } else { "hello.txt" };
+        let i = c.i;
+        let path = match c.m {
+            "PUT" => format!("{pre}/new-{i}.txt"),
+            "MKCOL" => format!("{pre}/mk-{i}"),
+            "DELETE" if !c.f.by_pdh() => format!("{pre}/del-{i}.txt"),
+            "MOVE" if !c.f.by_pdh() => format!("{pre}/mv-{i}.txt"),
+            // a file of its own: hello.txt keeps no dead property (a COPY of a file
+            // with dead properties must write properties, which is a retry loop under
+            // concurrent writers: not what this matrix is about)
+            "PROPPATCH" if !c.f.by_pdh() => format!("{pre}/pp-{i}.txt"),
+            _ => format!("{pre}/{file}"),
+        };
+        let m = reqwest::Method::from_bytes(c.m.as_bytes()).unwrap();
+        let mut r = self
+            .fx
+            .http
+            .request(m, format!("http://127.0.0.1:{}{path}", self.port))
+            .header("Host", format!("{host}:{}", self.port));
+        if c.f.path != Path::CUuidT {
+            if let Some(t) = self.fx.tokens.get(&c.p).filter(|_| c.p != P::Anonymous) {
+                r = r.bearer_auth(t);
+            }
+        }
+        r = match c.m {
+            "PUT" => r.body("x"),
+            "PROPFIND" => r.header("Depth", "0"),
+            "COPY" | "MOVE" => {
+                let dest = if c.m == "COPY" { "cp" } else { "mvd" };
+                r.header(
+                    "Destination",
+                    format!("http://{host}:{}{pre}/{dest}-{i}.txt", self.port),
+                )
+            }
+            "PROPPATCH" => r.header("Content-Type", "application/xml").body(format!(
+                "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\" \
+                 xmlns:Z=\"urn:x-keep-matrix\"><D:set><D:prop><Z:cell{i}>{i}</Z:cell{i}>\
+                 </D:prop></D:set></D:propertyupdate>"
+            )),
+            "LOCK" => r.header("Content-Type", "application/xml").body(
+                "<?xml version=\"1.0\"?><D:lockinfo xmlns:D=\"DAV:\"><D:lockscope>\
+                 <D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>\
+                 <D:owner>matrix</D:owner></D:lockinfo>",
+            ),
+            _ => r,
+        };
+        match r.send().await {
+            Ok(resp) => {
+                let st = resp.status().as_u16();
+                // read the body whole: the connection is reused, and it says why
+                let body = resp.bytes().await.unwrap_or_default();
+                (st.to_string(), snippet(&body))
+            }
+            Err(e) => (format!("error: {e}"), String::new()),
+        }
+    }
+}
+
+fn web_port(k: &Keep) -> u16 {
+    k.web
+        .as_deref()
+        .expect("keep serve reports the keep-web URL")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Runs cells concurrently: reads and most writes 16 at a time; PROPPATCH (which
+/// retries while the collection changes under it) 4 at a time, after the rest.
+async fn run_web_cells(ctx: &Arc<WebCtx>, cells: &[WebCell]) -> Vec<Row> {
+    let (pp, rest): (Vec<&WebCell>, Vec<&WebCell>) = cells.iter().partition(|c| c.m == "PROPPATCH");
+    let mut out = Vec::new();
+    for (group, n) in [(rest, 16), (pp, 4)] {
+        let t0 = Instant::now();
+        let count = group.len();
+        let got: Vec<Row> = stream::iter(group)
+            .map(|c| {
+                let ctx = ctx.clone();
+                async move {
+                    let (got, note) = ctx.run(c).await;
+                    let cell = format!(
+                        "trust_all_content={} {:<34} {:<9?} {:<9}",
+                        c.trust,
+                        c.f.to_string(),
+                        c.p,
+                        c.m
+                    );
+                    Row {
+                        cell,
+                        want: c.want.to_string(),
+                        got,
+                        note,
+                    }
+                }
+            })
+            .buffer_unordered(n)
+            .collect()
+            .await;
+        eprintln!(
+            "  {count} cells, {n} at a time: {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+        out.extend(got);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_web_matrix() {
+    let (cells, skipped) = web_cells();
+    let forms = web_forms().len();
+    eprintln!(
+        "keep-web matrix: {} cells = {} principals × {} path forms × 2 trust_all_content × {} methods, \
+         less {skipped} (no anonymous t= token)",
+        cells.len(),
+        WEB_PRINCIPALS.len(),
+        forms,
+        METHODS.len(),
+    );
+    // every DELETE, MOVE and PROPPATCH cell gets a file of its own
+    let mut files = Vec::new();
+    for c in &cells {
+        match c.m {
+            "DELETE" => files.push(format!("del-{}.txt", c.i)),
+            "MOVE" => files.push(format!("mv-{}.txt", c.i)),
+            "PROPPATCH" => files.push(format!("pp-{}.txt", c.i)),
+            _ => {}
+        }
+    }
+    let fx = Fx::start(&files).await;
+    let (hash, size) = fx.f_pdh.split_once('+').unwrap();
+    let label = format!(
+        "{}-{size}",
+        hash.parse::<keep_format::Hash>().unwrap().to_base32()
+    );
+    let mut ctx = WebCtx {
+        port: web_port(&fx.k),
+        vhost_uuid: format!("{}.localhost", fx.a),
+        vhost_pdh: format!("{label}.localhost"),
+        fx,
+    };
+    let mut rows = Vec::new();
+    for trust in [false, true] {
+        if trust {
+            // the harness writes the [web] table last: the setting lands in it
+            let mut cfg = std::fs::read_to_string(&ctx.fx.k.config).unwrap();
+            cfg.push_str("trust_all_content = true\n");
+            std::fs::write(&ctx.fx.k.config, cfg).unwrap();
+            ctx.fx.k.restart();
+            ctx.port = web_port(&ctx.fx.k);
+            ctx.fx.api = ctx.fx.k.api.clone().unwrap();
+        }
+        let shared = Arc::new(ctx);
+        let t0 = Instant::now();
+        let these: Vec<WebCell> = cells.iter().filter(|c| c.trust == trust).cloned().collect();
+        rows.extend(run_web_cells(&shared, &these).await);
+        eprintln!(
+            "keep-web matrix: trust_all_content={trust}: {} cells in {:.1} s",
+            these.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        ctx = match Arc::try_unwrap(shared) {
+            Ok(c) => c,
+            Err(_) => panic!("cells still running"),
+        };
+    }
+    // no credential reached the log
+    let log = ctx.fx.k.log();
+    for (p, t) in &ctx.fx.tokens {
+        let secret = t.rsplit('/').next().unwrap();
+        assert!(!log.contains(secret), "{p:?}'s token reached the log");
+    }
+    report("keep-web", &rows);
+}
+
+// ---------------------------------------------------------------------------------------
+// API matrix
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+struct ApiCell {
+    i: usize,
+    p: P,
+    op: Op,
+    ty: Ty,
+    want: Want,
+    /// the object the cell acts on
+    target: String,
+}
+
+/// Does `op` change its target (so that each cell needs an object of its own)?
+fn consumes(op: Op) -> bool {
+    matches!(op, Op::Update | Op::OwnerChange | Op::Trash)
+}
+
+impl Fx {
+    /// A fresh object of type `ty` with the relations the rule assumes; `tag` makes
+    /// its name unique.
+    async fn object(&self, ty: Ty, tag: &str) -> String {
+        let alice = &self.tokens[&P::Owner];
+        let (path, body) = match ty {
+            Ty::User => (
+                "/arvados/v1/users",
+                json!({"user": {"username": format!("u{tag}")}}),
+            ),
+            Ty::Project => (
+                "/arvados/v1/groups",
+                json!({"group": {"name": format!("p{tag}"), "group_class": "project",
+                    "owner_uuid": self.proj}}),
+            ),
+            Ty::FilterGroup => (
+                "/arvados/v1/groups",
+                json!({"group": {"name": format!("f{tag}"), "group_class": "filter",
+                    "owner_uuid": self.proj,
+                    "properties": {"filters": [["collections.name", "=", "none"]]}}}),
+            ),
+            Ty::Collection => (
+                "/arvados/v1/collections",
+                json!({"collection": {"name": format!("c{tag}"), "owner_uuid": self.proj,
+                    "manifest_text": ""}}),
+            ),
+            Ty::Token => (
+                "/arvados/v1/api_client_authorizations",
+                json!({"api_client_authorization": {}}),
+            ),
+            Ty::Link => (
+                "/arvados/v1/links",
+                json!({"link": {"link_class": "permission", "name": "can_read",
+                    "tail_uuid": self.users["dave"], "head_uuid": self.proj}}),
+            ),
+        };
+        // users are made by the admin, everything else by alice
+        let by = if ty == Ty::User { &self.admin } else { alice };
+        let (st, v) = self.call("POST", path, by, body).await;
+        assert_eq!(st, 200, "{ty:?}: {v}");
+        v["uuid"].as_str().unwrap().to_string()
+    }
+}
+
+async fn api_cells(fx: &Fx) -> Vec<ApiCell> {
+    // the objects every non-consuming cell shares
+    let mut fixed = BTreeMap::new();
+    for ty in TYS {
+        let uuid = match ty {
+            Ty::User => fx.users["alice"].clone(),
+            Ty::Collection => fx.a.clone(),
+            _ => fx.object(ty, "fixed").await,
+        };
+        if ty.in_project() {
+            fx.grant("oscar", "can_write", &uuid).await;
+        }
+        fixed.insert(ty, uuid);
+    }
+    let mut cells = Vec::new();
+    for p in API_PRINCIPALS {
+        for op in OPS {
+            for ty in TYS {
+                let i = cells.len();
+                let target = if !consumes(op) {
+                    fixed[&ty].clone()
+                } else if ty == Ty::User {
+                    // alice herself, except where the cell would delete her
+                    if (op, p) == (Op::Trash, P::Admin) {
+                        fx.object(ty, &i.to_string()).await
+                    } else {
+                        fx.users["alice"].clone()
+                    }
+                } else {
+                    let u = fx.object(ty, &i.to_string()).await;
+                    if ty.in_project() && p == P::ObjWriter {
+                        fx.grant("oscar", "can_write", &u).await;
+                    }
+                    u
+                };
+                cells.push(ApiCell {
+                    i,
+                    p,
+                    op,
+                    ty,
+                    want: api_expect(p, op, ty),
+                    target,
+                });
+            }
+        }
+    }
+    cells
+}
+
+/// The principal's own user UUID (where owner changes move things to).
+fn home(fx: &Fx, p: P, admin_uuid: &str, anon_uuid: &str) -> String {
+    match p {
+        P::Owner | P::Share | P::Expired | P::Revoked | P::Bogus => fx.users["alice"].clone(),
+        P::Writer => fx.users["wendy"].clone(),
+        P::Reader => fx.users["rita"].clone(),
+        P::Other => fx.users["olga"].clone(),
+        P::ObjWriter => fx.users["oscar"].clone(),
+        P::Admin => admin_uuid.to_string(),
+        P::Anonymous => anon_uuid.to_string(),
+    }
+}
+
+async fn run_api_cell(fx: &Fx, c: &ApiCell, homes: &BTreeMap<P, String>) -> (String, String) {
+    let tok = fx.tokens.get(&c.p).cloned().unwrap_or_default();
+    let res = c.ty.resource();
+    let one = format!("/arvados/v1/{res}/{}", c.target);
+    let sing = c.ty.singular();
+    let i = c.i;
+    let (method, path, body) = match c.op {
+        Op::Get => ("GET", one, Value::Null),
+        Op::List => {
+            let filters = json!([["uuid", "=", c.target]]).to_string();
+            let q: String = url_encode(&filters);
+            ("GET", format!("/arvados/v1/{res}?filters={q}"), Value::Null)
+        }
+        Op::Create => {
+            let body = match c.ty {
+                Ty::User => json!({"user": {"username": format!("new{i}")}}),
+                Ty::Project => json!({"group": {"name": format!("new{i}"),
+                    "group_class": "project", "owner_uuid": fx.proj}}),
+                Ty::FilterGroup => json!({"group": {"name": format!("new{i}"),
+                    "group_class": "filter", "owner_uuid": fx.proj,
+                    "properties": {"filters": [["collections.name", "=", "none"]]}}}),
+                Ty::Collection => json!({"collection": {"name": format!("new{i}"),
+                    "owner_uuid": fx.proj, "manifest_text": ""}}),
+                Ty::Token => json!({"api_client_authorization": {
+                    "owner_uuid": fx.users["alice"]}}),
+                Ty::Link => json!({"link": {"link_class": "tag", "name": format!("new{i}"),
+                    "tail_uuid": fx.users["dave"], "head_uuid": fx.proj}}),
+            };
+            ("POST", format!("/arvados/v1/{res}"), body)
+        }
+        Op::Update => {
+            let patch = match c.ty {
+                Ty::User => json!({"first_name": format!("F{i}")}),
+                Ty::Token => json!({"expires_at": "2099-01-01T00:00:00Z"}),
+                Ty::Link => json!({"properties": {"cell": i}}),
+                _ => json!({"description": format!("cell {i}")}),
+            };
+            ("PATCH", one, json!({ sing: patch }))
+        }
+        Op::OwnerChange => ("PATCH", one, json!({ sing: {"owner_uuid": homes[&c.p]} })),
+        Op::Trash => ("DELETE", one, Value::Null),
+        Op::Grant => (
+            "POST",
+            "/arvados/v1/links".to_string(),
+            json!({"link": {"link_class": "permission", "name": "can_read",
+                "tail_uuid": fx.users["dave"], "head_uuid": c.target}}),
+        ),
+    };
+    let (st, v) = fx.call(method, &path, &tok, body).await;
+    if c.op == Op::List && st == 200 {
+        let listed = v["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|o| o["uuid"] == c.target.as_str()));
+        return (format!("200 listed={listed}"), String::new());
+    }
+    (st.to_string(), snippet(v.to_string().as_bytes()))
+}
+
+/// The first 160 bytes of a body, on one line.
+fn snippet(body: &[u8]) -> String {
+    let t = String::from_utf8_lossy(&body[..body.len().min(160)]);
+    t.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn show(w: Want) -> String {
+    match w.listed {
+        Some(l) => format!("{} listed={l}", w.status),
+        None => w.status.to_string(),
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_matrix() {
+    let mut fx = Fx::start(&[]).await;
+    let anon = std::fs::read_to_string(fx.k.path("anonymous-token"))
+        .expect("keep serve keeps keep-web's anonymous token in DIR/anonymous-token")
+        .trim()
+        .to_string();
+    fx.tokens.insert(P::Anonymous, anon.clone());
+    let mut homes = BTreeMap::new();
+    let (st, admin_user) = fx
+        .call("GET", "/arvados/v1/users/current", &fx.admin, Value::Null)
+        .await;
+    assert_eq!(st, 200);
+    let (st, anon_user) = fx
+        .call("GET", "/arvados/v1/users/current", &anon, Value::Null)
+        .await;
+    assert_eq!(st, 200, "{anon_user}");
+    for p in API_PRINCIPALS {
+        homes.insert(
+            p,
+            home(
+                &fx,
+                p,
+                admin_user["uuid"].as_str().unwrap(),
+                anon_user["uuid"].as_str().unwrap(),
+            ),
+        );
+    }
+    let t0 = Instant::now();
+    let cells = api_cells(&fx).await;
+    eprintln!(
+        "API matrix: {} cells = {} principals × {} operations × {} object types (setup {:.1} s)",
+        cells.len(),
+        API_PRINCIPALS.len(),
+        OPS.len(),
+        TYS.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let t0 = Instant::now();
+    let fx = Arc::new(fx);
+    let homes = Arc::new(homes);
+    let rows: Vec<Row> = stream::iter(cells)
+        .map(|c| {
+            let fx = fx.clone();
+            let homes = homes.clone();
+            async move {
+                let (got, note) = run_api_cell(&fx, &c, &homes).await;
+                Row {
+                    cell: format!("{:<9?} {:<11?} {:<11?}", c.p, c.op, c.ty),
+                    want: show(c.want),
+                    got,
+                    note,
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    eprintln!("API matrix: ran in {:.1} s", t0.elapsed().as_secs_f64());
+    report("API", &rows);
+}
