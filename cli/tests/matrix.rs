@@ -524,6 +524,7 @@ struct Fx {
     a: String,
     a_name: String,
     /// collection F (in proj), never written: reached by its PDH
+    f: String,
     f_pdh: String,
     hello_loc: String,
 }
@@ -550,6 +551,7 @@ impl Fx {
             proj: String::new(),
             a: String::new(),
             a_name: "A".into(),
+            f: String::new(),
             f_pdh: String::new(),
             hello_loc: String::new(),
         };
@@ -622,6 +624,7 @@ impl Fx {
         let f = fx
             .collection(&alice, "F", &proj, &format!(". {floc} 0:12:f.txt\n"))
             .await;
+        fx.f = f["uuid"].as_str().unwrap().to_string();
         fx.f_pdh = f["portable_data_hash"].as_str().unwrap().to_string();
 
         // the sharing link, made the way a user makes it
@@ -727,6 +730,8 @@ impl Fx {
 
 /// One cell's outcome.
 struct Row {
+    /// the cell's index in its table
+    i: usize,
     cell: String,
     want: String,
     got: String,
@@ -734,8 +739,8 @@ struct Row {
     note: String,
 }
 
-/// Prints the mismatches (and with MATRIX_PRINT=1 every cell) and fails on any.
-fn report(what: &str, rows: &[Row]) {
+/// Prints the mismatches (and with MATRIX_PRINT=1 every cell); returns how many.
+fn report(what: &str, rows: &[Row]) -> usize {
     let bad: Vec<&Row> = rows.iter().filter(|r| r.want != r.got).collect();
     if std::env::var_os("MATRIX_PRINT").is_some() {
         for r in rows {
@@ -748,11 +753,13 @@ fn report(what: &str, rows: &[Row]) {
             r.cell, r.want, r.got, r.note
         );
     }
+    bad.len()
+}
+
+fn assert_none_bad(what: &str, bad: usize, of: usize) {
     assert!(
-        bad.is_empty(),
-        "{} of {} {what} cells disagree with the rule (listed above)",
-        bad.len(),
-        rows.len()
+        bad == 0,
+        "{bad} of {of} {what} cells disagree with the rule (listed above as MISMATCH)"
     );
 }
 
@@ -920,6 +927,7 @@ async fn run_web_cells(ctx: &Arc<WebCtx>, cells: &[WebCell]) -> Vec<Row> {
                         c.m
                     );
                     Row {
+                        i: c.i,
                         cell,
                         want: c.want.to_string(),
                         got,
@@ -998,13 +1006,86 @@ async fn keep_web_matrix() {
             Err(_) => panic!("cells still running"),
         };
     }
+    let bad = report("keep-web", &rows);
+    effects(&ctx.fx, &cells, &rows).await;
     // no credential reached the log
     let log = ctx.fx.k.log();
     for (p, t) in &ctx.fx.tokens {
         let secret = t.rsplit('/').next().unwrap();
         assert!(!log.contains(secret), "{p:?}'s token reached the log");
     }
-    report("keep-web", &rows);
+    assert_none_bad("keep-web", bad, rows.len());
+}
+
+/// What the writes left behind: every write that answered 2xx did what it said, every
+/// other changed nothing (its new name is absent, the file it would consume is still
+/// there), and F, written only under its PDH, is unchanged.
+async fn effects(fx: &Fx, cells: &[WebCell], rows: &[Row]) {
+    let alice = &fx.tokens[&P::Owner];
+    let (st, a) = fx
+        .call(
+            "GET",
+            &format!("/arvados/v1/collections/{}", fx.a),
+            alice,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, 200, "{a}");
+    let m = keep_format::Manifest::parse(a["manifest_text"].as_str().unwrap_or_default())
+        .expect("A's manifest parses");
+    let idx = keep_format::FileIndex::new(&m);
+    let has = |p: &str| idx.stat(p).is_some();
+    let mut wrong = Vec::new();
+    for r in rows {
+        let c = &cells[r.i];
+        if !is_write(c.m) || c.f.by_pdh() {
+            continue;
+        }
+        let ok = r.got.starts_with('2');
+        let i = c.i;
+        // (path, whether it must exist)
+        let checks: Vec<(String, bool)> = match c.m {
+            "PUT" => vec![(format!("new-{i}.txt"), ok)],
+            "MKCOL" => vec![(format!("mk-{i}"), ok)],
+            "COPY" => vec![(format!("cp-{i}.txt"), ok)],
+            "MOVE" => vec![(format!("mvd-{i}.txt"), ok), (format!("mv-{i}.txt"), !ok)],
+            "DELETE" => vec![(format!("del-{i}.txt"), !ok)],
+            _ => vec![],
+        };
+        for (path, must) in checks {
+            if has(&path) != must {
+                wrong.push(format!(
+                    "{} (answered {}): {path} {}",
+                    r.cell,
+                    r.got,
+                    if must { "missing" } else { "present" }
+                ));
+            }
+        }
+    }
+    for w in &wrong {
+        eprintln!("EFFECT keep-web: {w}");
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} writes did not leave what their status says",
+        wrong.len()
+    );
+    let (st, f) = fx
+        .call(
+            "GET",
+            &format!("/arvados/v1/collections/{}", fx.f),
+            alice,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, 200, "{f}");
+    assert_eq!(
+        f["portable_data_hash"],
+        fx.f_pdh.as_str(),
+        "F changed through its PDH"
+    );
+    assert_eq!(f["version"], 1, "F got a new version through its PDH");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1264,6 +1345,7 @@ async fn api_matrix() {
             async move {
                 let (got, note) = run_api_cell(&fx, &c, &homes).await;
                 Row {
+                    i: c.i,
                     cell: format!("{:<9?} {:<11?} {:<11?}", c.p, c.op, c.ty),
                     want: show(c.want),
                     got,
@@ -1275,5 +1357,6 @@ async fn api_matrix() {
         .collect()
         .await;
     eprintln!("API matrix: ran in {:.1} s", t0.elapsed().as_secs_f64());
-    report("API", &rows);
+    let bad = report("API", &rows);
+    assert_none_bad("API", bad, rows.len());
 }
