@@ -14,16 +14,21 @@
 //! every cell whose status differs from the rule. `MATRIX_PRINT=1` prints every cell.
 //! doc/security.md explains how to run it as part of the hardening campaign.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::Keep;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
+
+// The harness: the only lines that name it. Folded into cli/tests/main.rs (keep-testkit)
+// they become `use crate::support::{Env, Serve as Keep};` and `crate::support::serve()`.
+mod common;
+use common::{Env, Keep};
+fn start_keep() -> Keep {
+    Keep::start("")
+}
 
 // ---------------------------------------------------------------------------------------
 // The principals
@@ -531,7 +536,7 @@ struct Fx {
 
 impl Fx {
     async fn start(extra_files: &[String]) -> Fx {
-        let k = Keep::start("");
+        let k = start_keep();
         let api = k.api.clone().expect("keep serve reports the api URL");
         let admin = std::fs::read_to_string(k.path("admin-token"))
             .expect("admin-token")
@@ -628,7 +633,7 @@ impl Fx {
         fx.f_pdh = f["portable_data_hash"].as_str().unwrap().to_string();
 
         // the sharing link, made the way a user makes it
-        let env = common::Env {
+        let env = Env {
             home: tempfile::tempdir().unwrap(),
             api: fx.api.clone(),
             token: alice.clone(),
