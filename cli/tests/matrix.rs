@@ -23,9 +23,10 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 // The harness: the only lines that name it. Folded into cli/tests/main.rs (keep-testkit)
-// they become `use crate::support::{Env, Serve as Keep};` and `crate::support::serve()`.
+// they become `use crate::support::{b64, Env, Serve as Keep};` and
+// `crate::support::serve()`.
 mod common;
-use common::{Env, Keep};
+use common::{b64, Env, Keep};
 fn start_keep() -> Keep {
     Keep::start("")
 }
@@ -733,6 +734,24 @@ impl Fx {
     }
 }
 
+/// No token's secret (nor its base64, as a cookie carries it) is in the server's log.
+fn assert_log_clean(fx: &Fx) {
+    let log = fx.k.log();
+    let mut leaks = Vec::new();
+    for (p, t) in &fx.tokens {
+        let secret = t.rsplit('/').next().unwrap_or_default();
+        for line in log.lines() {
+            if line.contains(secret) || line.contains(&b64(t)) {
+                leaks.push(format!("{p:?}: {line}"));
+            }
+        }
+    }
+    for l in &leaks {
+        eprintln!("LOG LEAK {l}");
+    }
+    assert!(leaks.is_empty(), "{} log lines hold a token", leaks.len());
+}
+
 /// One cell's outcome.
 struct Row {
     /// the cell's index in its table
@@ -1013,12 +1032,7 @@ async fn keep_web_matrix() {
     }
     let bad = report("keep-web", &rows);
     effects(&ctx.fx, &cells, &rows).await;
-    // no credential reached the log
-    let log = ctx.fx.k.log();
-    for (p, t) in &ctx.fx.tokens {
-        let secret = t.rsplit('/').next().unwrap();
-        assert!(!log.contains(secret), "{p:?}'s token reached the log");
-    }
+    assert_log_clean(&ctx.fx);
     assert_none_bad("keep-web", bad, rows.len());
 }
 
@@ -1091,6 +1105,181 @@ async fn effects(fx: &Fx, cells: &[WebCell], rows: &[Row]) {
         "F changed through its PDH"
     );
     assert_eq!(f["version"], 1, "F got a new version through its PDH");
+}
+
+// ---------------------------------------------------------------------------------------
+// keep-web: credential sources
+// ---------------------------------------------------------------------------------------
+
+/// Where a credential travels (DESIGN §5, "Credentials").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    Bearer,
+    /// Basic, any non-empty user name, the token as password.
+    Basic,
+    /// the `api_token` cookie, base64 of the token.
+    Cookie,
+    /// `?api_token=`
+    Query,
+    /// `?api%5Ftoken=`: the same key percent-encoded (issue 11 item 7).
+    QueryEncoded,
+}
+
+const SRCS: [Src; 5] = [
+    Src::Bearer,
+    Src::Basic,
+    Src::Cookie,
+    Src::Query,
+    Src::QueryEncoded,
+];
+const SRC_PRINCIPALS: [P; 4] = [P::Owner, P::Other, P::Expired, P::Bogus];
+const SRC_HOSTS: [Host; 3] = [Host::VhostUuid, Host::Download, Host::Shared];
+const SRC_METHODS: [&str; 4] = ["GET", "HEAD", "PROPFIND", "PUT"];
+
+fn src_form(host: Host) -> Form {
+    Form {
+        host,
+        path: if host == Host::VhostUuid {
+            Path::VhostRoot
+        } else {
+            Path::CUuid
+        },
+    }
+}
+
+/// DESIGN §5 for a credential sent by `src`: a query token is refused (400) where
+/// credentials are not honoured, and moved into a cookie by a 303 on GET/HEAD where they
+/// are ("WebDAV methods never redirect: a query token is then an ordinary credential");
+/// every other case is [`web_expect`]'s.
+fn src_expect(p: P, src: Src, host: Host, m: &str) -> u16 {
+    let query = matches!(src, Src::Query | Src::QueryEncoded);
+    if query && host == Host::Shared {
+        return 400;
+    }
+    if query && matches!(m, "GET" | "HEAD") {
+        return 303;
+    }
+    web_expect(p, src_form(host), m, false).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_web_credential_sources() {
+    let mut cells = Vec::new();
+    for p in SRC_PRINCIPALS {
+        for src in SRCS {
+            for host in SRC_HOSTS {
+                for m in SRC_METHODS {
+                    cells.push((cells.len(), p, src, host, m, src_expect(p, src, host, m)));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "keep-web credential sources: {} cells = {} principals × {} sources × {} hosts × {} methods",
+        cells.len(),
+        SRC_PRINCIPALS.len(),
+        SRCS.len(),
+        SRC_HOSTS.len(),
+        SRC_METHODS.len()
+    );
+    let fx = Fx::start(&[]).await;
+    let port = web_port(&fx.k);
+    let vhost = format!("{}.localhost", fx.a);
+    let fx = Arc::new(fx);
+    let rows: Vec<Row> = stream::iter(cells)
+        .map(|(i, p, src, host, m, want)| {
+            let fx = fx.clone();
+            let vhost = vhost.clone();
+            async move {
+                let tok = fx.tokens[&p].clone();
+                let (h, pre) = match host {
+                    Host::VhostUuid => (vhost, String::new()),
+                    Host::Download => ("127.0.0.1".to_string(), format!("/c={}", fx.a)),
+                    _ => ("localhost".to_string(), format!("/c={}", fx.a)),
+                };
+                let file = if m == "PUT" {
+                    format!("src-{i}.txt")
+                } else {
+                    "hello.txt".into()
+                };
+                let esc = tok.replace('/', "%2F");
+                let query = match src {
+                    Src::Query => format!("?x=1&api_token={esc}"),
+                    Src::QueryEncoded => format!("?x=1&api%5Ftoken={esc}"),
+                    _ => String::new(),
+                };
+                let mut r = fx
+                    .http
+                    .request(
+                        reqwest::Method::from_bytes(m.as_bytes()).unwrap(),
+                        format!("http://127.0.0.1:{port}{pre}/{file}{query}"),
+                    )
+                    .header("Host", format!("{h}:{port}"));
+                r = match src {
+                    Src::Bearer => r.bearer_auth(&tok),
+                    Src::Basic => r.basic_auth("someone", Some(&tok)),
+                    Src::Cookie => r.header("Cookie", format!("api_token={}", b64(&tok))),
+                    _ => r,
+                };
+                if m == "PUT" {
+                    r = r.body("x");
+                } else if m == "PROPFIND" {
+                    r = r.header("Depth", "0");
+                }
+                let (got, note) = match r.send().await {
+                    Ok(resp) => {
+                        let st = resp.status().as_u16();
+                        let hv = |k: &str| {
+                            resp.headers()
+                                .get(k)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        let (loc, cookie) = (hv("location"), hv("set-cookie"));
+                        let body = resp.bytes().await.unwrap_or_default();
+                        let secret = tok.rsplit('/').next().unwrap_or_default();
+                        let mut got = st.to_string();
+                        if st == 303 {
+                            // the token leaves the URL and lands in the cookie
+                            let l = loc.to_ascii_lowercase();
+                            if loc.contains(secret)
+                                || l.contains("api_token")
+                                || l.contains("api%5ftoken")
+                            {
+                                got.push_str(" with the token in its Location");
+                            } else if !cookie.starts_with("api_token=") {
+                                got.push_str(" without the api_token cookie");
+                            }
+                        }
+                        if String::from_utf8_lossy(&body).contains(secret) {
+                            got.push_str(" with the token in its body");
+                        }
+                        (got, format!("Location: {loc}; {}", snippet(&body)))
+                    }
+                    Err(e) => (format!("error: {e}"), String::new()),
+                };
+                Row {
+                    i,
+                    cell: format!(
+                        "{:<12} {:<8?} {:<12?} {:<9}",
+                        src_form(host).to_string(),
+                        p,
+                        src,
+                        m
+                    ),
+                    want: want.to_string(),
+                    got,
+                    note,
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let bad = report("keep-web credential sources", &rows);
+    assert_log_clean(&fx);
+    assert_none_bad("keep-web credential sources", bad, rows.len());
 }
 
 // ---------------------------------------------------------------------------------------
