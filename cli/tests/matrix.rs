@@ -1108,6 +1108,183 @@ async fn effects(fx: &Fx, cells: &[WebCell], rows: &[Row]) {
 }
 
 // ---------------------------------------------------------------------------------------
+// keep-web: a project's level (DESIGN §5, "In a project")
+// ---------------------------------------------------------------------------------------
+
+/// `/by_id/<proj>/` and `/users/alice/proj/` on the download host.
+const PROJ_PATHS: [Path; 2] = [Path::ByIdUuid, Path::Users];
+/// What can be done to a project's listing: read it, make a collection (MKCOL), trash one
+/// (DELETE), rename one (MOVE), and put a file straight into the project (PUT).
+const PROJ_METHODS: [&str; 6] = ["GET", "PROPFIND", "MKCOL", "DELETE", "MOVE", "PUT"];
+
+/// DESIGN §5 for a project: "In a project: MKCOL creates an empty collection; MOVE renames
+/// or re-parents a collection or project (write on old and new owner); DELETE trashes it";
+/// a file can't live in a project ("any write … to a project … listing: 405").
+fn proj_expect(p: P, path: Path, m: &str) -> u16 {
+    match cred(p) {
+        Cred::Nothing | Cred::Invalid => return 401,
+        Cred::Valid => {}
+    }
+    let level = match p {
+        P::Owner | P::Admin => MANAGE,
+        // alice's home (the /users/alice/ level) is readable by alice and admins only
+        P::Writer if path != Path::Users => WRITE,
+        P::Reader if path != Path::Users => READ,
+        // a sharing token may read its collection, nothing else
+        _ => NONE,
+    };
+    if level == NONE {
+        return 404;
+    }
+    match m {
+        "GET" => 200,
+        "PROPFIND" => 207,
+        "PUT" => 405,
+        _ if level < WRITE => 403,
+        "DELETE" => 204,
+        _ => 201, // MKCOL, MOVE
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_web_project_matrix() {
+    let mut cells = Vec::new();
+    for path in PROJ_PATHS {
+        for p in WEB_PRINCIPALS {
+            for m in PROJ_METHODS {
+                cells.push((cells.len(), p, path, m, proj_expect(p, path, m)));
+            }
+        }
+    }
+    eprintln!(
+        "keep-web project matrix: {} cells = {} principals × {} project forms × {} methods",
+        cells.len(),
+        WEB_PRINCIPALS.len(),
+        PROJ_PATHS.len(),
+        PROJ_METHODS.len()
+    );
+    let fx = Fx::start(&[]).await;
+    let alice = fx.tokens[&P::Owner].clone();
+    // a collection of its own for every DELETE and MOVE cell
+    for (i, _, _, m, _) in &cells {
+        if matches!(*m, "DELETE" | "MOVE") {
+            fx.collection(&alice, &format!("pc-{i}"), &fx.proj, "")
+                .await;
+        }
+    }
+    let port = web_port(&fx.k);
+    let fx = Arc::new(fx);
+    let rows: Vec<Row> = stream::iter(cells.clone())
+        .map(|(i, p, path, m, want)| {
+            let fx = fx.clone();
+            async move {
+                let pre = match path {
+                    Path::Users => "/users/alice/proj".to_string(),
+                    _ => format!("/by_id/{}", fx.proj),
+                };
+                let target = match m {
+                    "MKCOL" => format!("{pre}/new-{i}"),
+                    "DELETE" | "MOVE" => format!("{pre}/pc-{i}"),
+                    "PUT" => format!("{pre}/file-{i}.txt"),
+                    _ => format!("{pre}/"),
+                };
+                let mut r = fx
+                    .http
+                    .request(
+                        reqwest::Method::from_bytes(m.as_bytes()).unwrap(),
+                        format!("http://127.0.0.1:{port}{target}"),
+                    )
+                    .header("Host", format!("127.0.0.1:{port}"));
+                if let Some(t) = fx.tokens.get(&p).filter(|_| p != P::Anonymous) {
+                    r = r.bearer_auth(t);
+                }
+                r = match m {
+                    "PUT" => r.body("x"),
+                    "PROPFIND" => r.header("Depth", "1"),
+                    "MOVE" => r.header(
+                        "Destination",
+                        format!("http://127.0.0.1:{port}{pre}/pc-{i}-renamed"),
+                    ),
+                    _ => r,
+                };
+                let (got, note) = match r.send().await {
+                    Ok(resp) => {
+                        let st = resp.status().as_u16();
+                        let body = resp.bytes().await.unwrap_or_default();
+                        (st.to_string(), snippet(&body))
+                    }
+                    Err(e) => (format!("error: {e}"), String::new()),
+                };
+                Row {
+                    i,
+                    cell: format!(
+                        "download{:<22} {:<9?} {:<8}",
+                        pre.replace(&fx.proj, "<proj>"),
+                        p,
+                        m
+                    ),
+                    want: want.to_string(),
+                    got,
+                    note,
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let bad = report("keep-web project", &rows);
+    // what the project holds now: each 2xx did it, anything else changed nothing
+    let (st, v) = fx
+        .call(
+            "GET",
+            &format!(
+                "/arvados/v1/groups/{}/contents?limit=1000&select=%5B%22name%22%5D",
+                fx.proj
+            ),
+            &alice,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o["name"].as_str()).collect())
+        .unwrap_or_default();
+    let has = |n: &str| names.contains(&n);
+    let mut wrong = Vec::new();
+    for r in &rows {
+        let (i, _, _, m, _) = cells[r.i];
+        let ok = r.got.starts_with('2');
+        let checks: Vec<(String, bool)> = match m {
+            "MKCOL" => vec![(format!("new-{i}"), ok)],
+            "DELETE" => vec![(format!("pc-{i}"), !ok)],
+            "MOVE" => vec![(format!("pc-{i}"), !ok), (format!("pc-{i}-renamed"), ok)],
+            _ => vec![],
+        };
+        for (n, must) in checks {
+            if has(&n) != must {
+                wrong.push(format!(
+                    "{} (answered {}): {n} {}",
+                    r.cell,
+                    r.got,
+                    if must { "missing" } else { "present" }
+                ));
+            }
+        }
+    }
+    for w in &wrong {
+        eprintln!("EFFECT keep-web project: {w}");
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} project writes did not leave what their status says",
+        wrong.len()
+    );
+    assert_log_clean(&fx);
+    assert_none_bad("keep-web project", bad, rows.len());
+}
+
+// ---------------------------------------------------------------------------------------
 // keep-web: credential sources
 // ---------------------------------------------------------------------------------------
 
