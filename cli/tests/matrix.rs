@@ -1289,6 +1289,177 @@ async fn keep_web_project_matrix() {
 }
 
 // ---------------------------------------------------------------------------------------
+// keepstore: signatures end with their token (issue 11 item 5)
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KsOp {
+    /// PUT a new block.
+    Put,
+    /// GET a block with a locator signed (by keepstore's PUT) for the principal's own
+    /// token, obtained while that token was valid.
+    GetOwn,
+    /// HEAD of the same.
+    HeadOwn,
+    /// GET a block with a locator signed for alice's token.
+    GetAlices,
+    /// GET /index (system root token only).
+    Index,
+}
+
+const KS_OPS: [KsOp; 5] = [
+    KsOp::Put,
+    KsOp::GetOwn,
+    KsOp::HeadOwn,
+    KsOp::GetAlices,
+    KsOp::Index,
+];
+
+/// DESIGN §4 (keepstore) and §7: PUT needs a token; GET/HEAD need a signature for the
+/// request's token and a token the API still accepts ("signatures never outlive the
+/// token that asked for them"); the admin endpoints need the system root token (401
+/// without a token, 403 with another: the admin's token is not it).
+fn ks_expect(p: P, op: KsOp) -> u16 {
+    let has_token = p != P::Anonymous;
+    match op {
+        KsOp::Put => {
+            if has_token {
+                200
+            } else {
+                401
+            }
+        }
+        KsOp::Index => {
+            if has_token {
+                403
+            } else {
+                401
+            }
+        }
+        KsOp::GetOwn | KsOp::HeadOwn => {
+            if cred(p) == Cred::Valid {
+                200
+            } else {
+                401
+            }
+        }
+        KsOp::GetAlices => {
+            if p == P::Owner {
+                200
+            } else {
+                401
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepstore_matrix() {
+    let mut fx = Fx::start(&[]).await;
+    // tokens that die after their locators were signed: one expiring in 3 s, one revoked
+    let expiring = fx
+        .token_for(
+            "alice",
+            json!({"expires_at": keep_format::time::Timestamp::now()
+                .checked_add(std::time::Duration::from_secs(3))
+                .expect("now + 3 s")
+                .to_string()}),
+        )
+        .await;
+    let revoked = fx.token_for("alice", json!({})).await;
+    fx.tokens.insert(P::Expired, expiring);
+    fx.tokens.insert(P::Revoked, revoked.clone());
+    let mut own = BTreeMap::new();
+    for p in WEB_PRINCIPALS {
+        let loc = match fx.tokens.get(&p).filter(|_| p != P::Anonymous) {
+            Some(t) => {
+                fx.put_block(t, format!("own block of {p:?}").as_bytes())
+                    .await
+            }
+            // no token: the bare locator of alice's block
+            None => fx
+                .hello_loc
+                .split("+A")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        own.insert(p, loc);
+    }
+    let (st, v) = fx
+        .call(
+            "DELETE",
+            &format!(
+                "/arvados/v1/api_client_authorizations/{}",
+                revoked.split('/').nth(1).unwrap_or_default()
+            ),
+            &fx.admin,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let mut cells = Vec::new();
+    for p in WEB_PRINCIPALS {
+        for op in KS_OPS {
+            cells.push((cells.len(), p, op, ks_expect(p, op)));
+        }
+    }
+    eprintln!(
+        "keepstore matrix: {} cells = {} principals × {} operations",
+        cells.len(),
+        WEB_PRINCIPALS.len(),
+        KS_OPS.len()
+    );
+    let fx = Arc::new(fx);
+    let own = Arc::new(own);
+    let rows: Vec<Row> = stream::iter(cells)
+        .map(|(i, p, op, want)| {
+            let fx = fx.clone();
+            let own = own.clone();
+            async move {
+                let ks = &fx.k.keepstore;
+                let body = format!("cell {i}").into_bytes();
+                let r = match op {
+                    KsOp::Put => fx
+                        .http
+                        .put(format!("{ks}/{}", keep_format::Hash::of(&body)))
+                        .body(body),
+                    KsOp::GetOwn => fx.http.get(format!("{ks}/{}", own[&p])),
+                    KsOp::HeadOwn => fx.http.head(format!("{ks}/{}", own[&p])),
+                    KsOp::GetAlices => fx.http.get(format!("{ks}/{}", fx.hello_loc)),
+                    KsOp::Index => fx.http.get(format!("{ks}/index")),
+                };
+                let r = match fx.tokens.get(&p).filter(|_| p != P::Anonymous) {
+                    Some(t) => r.bearer_auth(t),
+                    None => r,
+                };
+                let (got, note) = match r.send().await {
+                    Ok(resp) => {
+                        let st = resp.status().as_u16();
+                        let body = resp.bytes().await.unwrap_or_default();
+                        (st.to_string(), snippet(&body))
+                    }
+                    Err(e) => (format!("error: {e}"), String::new()),
+                };
+                Row {
+                    i,
+                    cell: format!("{:<9?} {:<9?}", p, op),
+                    want: want.to_string(),
+                    got,
+                    note,
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let bad = report("keepstore", &rows);
+    assert_log_clean(&fx);
+    assert_none_bad("keepstore", bad, rows.len());
+}
+
+// ---------------------------------------------------------------------------------------
 // keep-web: credential sources
 // ---------------------------------------------------------------------------------------
 
