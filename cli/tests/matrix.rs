@@ -76,19 +76,10 @@ const WEB_PRINCIPALS: [P; 10] = [
     P::Bogus,
 ];
 
-const API_PRINCIPALS: [P; 11] = [
-    P::Owner,
-    P::Writer,
-    P::Reader,
-    P::Other,
-    P::Admin,
-    P::Anonymous,
-    P::Share,
-    P::Expired,
-    P::Revoked,
-    P::Bogus,
-    P::ObjWriter,
-];
+/// The API table's principals: keep-web's and oscar.
+fn api_principals() -> Vec<P> {
+    WEB_PRINCIPALS.into_iter().chain([P::ObjWriter]).collect()
+}
 
 /// What a principal's credential is, as the API sees it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -756,6 +747,32 @@ fn assert_log_clean(fx: &Fx) {
     assert!(leaks.is_empty(), "{} log lines hold a token", leaks.len());
 }
 
+/// Checks that each write left what its status says: `(path, must exist)` per row, `has`
+/// telling what exists now.
+fn check_effects(what: &str, wanted: &[(&Row, Vec<(String, bool)>)], has: impl Fn(&str) -> bool) {
+    let mut wrong = Vec::new();
+    for (r, checks) in wanted {
+        for (path, must) in checks {
+            if has(path) != *must {
+                wrong.push(format!(
+                    "{} (answered {}): {path} {}",
+                    r.cell,
+                    r.got,
+                    if *must { "missing" } else { "present" }
+                ));
+            }
+        }
+    }
+    for w in &wrong {
+        eprintln!("EFFECT {what}: {w}");
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} {what} writes did not leave what their status says",
+        wrong.len()
+    );
+}
+
 /// One cell's outcome.
 struct Row {
     /// the cell's index in its table
@@ -782,6 +799,13 @@ fn report(what: &str, rows: &[Row]) -> usize {
         );
     }
     bad.len()
+}
+
+/// Reports, checks the log, and fails on any mismatch.
+fn conclude(what: &str, fx: &Fx, rows: &[Row]) {
+    let bad = report(what, rows);
+    assert_log_clean(fx);
+    assert_none_bad(what, bad, rows.len());
 }
 
 fn assert_none_bad(what: &str, bad: usize, of: usize) {
@@ -911,15 +935,20 @@ impl WebCtx {
             ),
             _ => r,
         };
-        match r.send().await {
-            Ok(resp) => {
-                let st = resp.status().as_u16();
-                // read the body whole: the connection is reused, and it says why
-                let body = resp.bytes().await.unwrap_or_default();
-                (st.to_string(), snippet(&body))
-            }
-            Err(e) => (format!("error: {e}"), String::new()),
+        outcome(r).await
+    }
+}
+
+/// Sends a request; its status and the start of its body (read whole: the connection
+/// is reused, and the body says why).
+async fn outcome(r: reqwest::RequestBuilder) -> (String, String) {
+    match r.send().await {
+        Ok(resp) => {
+            let st = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            (st.to_string(), snippet(&body))
         }
+        Err(e) => (format!("error: {e}"), String::new()),
     }
 }
 
@@ -1058,7 +1087,7 @@ async fn effects(fx: &Fx, cells: &[WebCell], rows: &[Row]) {
         .expect("A's manifest parses");
     let idx = keep_format::FileIndex::new(&m);
     let has = |p: &str| idx.stat(p).is_some();
-    let mut wrong = Vec::new();
+    let mut wanted = Vec::new();
     for r in rows {
         let c = &cells[r.i];
         if !is_write(c.m) || c.f.by_pdh() {
@@ -1075,25 +1104,9 @@ async fn effects(fx: &Fx, cells: &[WebCell], rows: &[Row]) {
             "DELETE" => vec![(format!("del-{i}.txt"), !ok)],
             _ => vec![],
         };
-        for (path, must) in checks {
-            if has(&path) != must {
-                wrong.push(format!(
-                    "{} (answered {}): {path} {}",
-                    r.cell,
-                    r.got,
-                    if must { "missing" } else { "present" }
-                ));
-            }
-        }
+        wanted.push((r, checks));
     }
-    for w in &wrong {
-        eprintln!("EFFECT keep-web: {w}");
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} writes did not leave what their status says",
-        wrong.len()
-    );
+    check_effects("keep-web", &wanted, has);
     let (st, f) = fx
         .call(
             "GET",
@@ -1211,14 +1224,7 @@ async fn keep_web_project_matrix() {
                     ),
                     _ => r,
                 };
-                let (got, note) = match r.send().await {
-                    Ok(resp) => {
-                        let st = resp.status().as_u16();
-                        let body = resp.bytes().await.unwrap_or_default();
-                        (st.to_string(), snippet(&body))
-                    }
-                    Err(e) => (format!("error: {e}"), String::new()),
-                };
+                let (got, note) = outcome(r).await;
                 Row {
                     i,
                     cell: format!(
@@ -1255,7 +1261,7 @@ async fn keep_web_project_matrix() {
         .map(|a| a.iter().filter_map(|o| o["name"].as_str()).collect())
         .unwrap_or_default();
     let has = |n: &str| names.contains(&n);
-    let mut wrong = Vec::new();
+    let mut wanted = Vec::new();
     for r in &rows {
         let (i, _, _, m, _) = cells[r.i];
         let ok = r.got.starts_with('2');
@@ -1265,25 +1271,9 @@ async fn keep_web_project_matrix() {
             "MOVE" => vec![(format!("pc-{i}"), !ok), (format!("pc-{i}-renamed"), ok)],
             _ => vec![],
         };
-        for (n, must) in checks {
-            if has(&n) != must {
-                wrong.push(format!(
-                    "{} (answered {}): {n} {}",
-                    r.cell,
-                    r.got,
-                    if must { "missing" } else { "present" }
-                ));
-            }
-        }
+        wanted.push((r, checks));
     }
-    for w in &wrong {
-        eprintln!("EFFECT keep-web project: {w}");
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} project writes did not leave what their status says",
-        wrong.len()
-    );
+    check_effects("keep-web project", &wanted, has);
     assert_log_clean(&fx);
     assert_none_bad("keep-web project", bad, rows.len());
 }
@@ -1434,14 +1424,7 @@ async fn keepstore_matrix() {
                     Some(t) => r.bearer_auth(t),
                     None => r,
                 };
-                let (got, note) = match r.send().await {
-                    Ok(resp) => {
-                        let st = resp.status().as_u16();
-                        let body = resp.bytes().await.unwrap_or_default();
-                        (st.to_string(), snippet(&body))
-                    }
-                    Err(e) => (format!("error: {e}"), String::new()),
-                };
+                let (got, note) = outcome(r).await;
                 Row {
                     i,
                     cell: format!("{:<9?} {:<9?}", p, op),
@@ -1454,9 +1437,7 @@ async fn keepstore_matrix() {
         .buffer_unordered(16)
         .collect()
         .await;
-    let bad = report("keepstore", &rows);
-    assert_log_clean(&fx);
-    assert_none_bad("keepstore", bad, rows.len());
+    conclude("keepstore", &fx, &rows);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1630,9 +1611,7 @@ async fn keep_web_credential_sources() {
         .buffer_unordered(16)
         .collect()
         .await;
-    let bad = report("keep-web credential sources", &rows);
-    assert_log_clean(&fx);
-    assert_none_bad("keep-web credential sources", bad, rows.len());
+    conclude("keep-web credential sources", &fx, &rows);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1714,7 +1693,7 @@ async fn api_cells(fx: &Fx) -> Vec<ApiCell> {
         fixed.insert(ty, uuid);
     }
     let mut cells = Vec::new();
-    for p in API_PRINCIPALS {
+    for p in api_principals() {
         for op in OPS {
             for ty in TYS {
                 let i = cells.len();
@@ -1861,7 +1840,7 @@ async fn api_matrix() {
         .call("GET", "/arvados/v1/users/current", &anon, Value::Null)
         .await;
     assert_eq!(st, 200, "{anon_user}");
-    for p in API_PRINCIPALS {
+    for p in api_principals() {
         homes.insert(
             p,
             home(
@@ -1877,7 +1856,7 @@ async fn api_matrix() {
     eprintln!(
         "API matrix: {} cells = {} principals × {} operations × {} object types (setup {:.1} s)",
         cells.len(),
-        API_PRINCIPALS.len(),
+        api_principals().len(),
         OPS.len(),
         TYS.len(),
         t0.elapsed().as_secs_f64()
