@@ -1,18 +1,27 @@
-//! The credential and permission matrix (issue 11, item 4), generated from one table.
+//! The credential and permission matrix (issue 11, item 4), generated from tables.
 //!
-//! Two tests, each against its own real `keep serve` (keep-web, the API on RocksDB and
-//! keepstore in one process, over real sockets):
+//! Five tests, each against its own real `keep serve` (keep-web, the API on RocksDB and
+//! keepstore in one process, over real sockets). In each, the status a cell must get is
+//! computed by a small rule function that reads like the contract, never written out
+//! cell by cell:
 //!
-//! - `keep_web_matrix`: principals × path forms (× `trust_all_content` off and on) ×
-//!   methods. The status each cell must get is computed by [`web_expect`] from three
-//!   facts (does this host honour the principal's credential, is the credential valid,
-//!   what may the principal do to the collection) following DESIGN §5's status rules.
-//! - `api_matrix`: principals × operations × object types, the status computed by
-//!   [`api_expect`] from the principal's level on the object (doc/api.md, Permissions).
+//! - `keep_web_matrix`: principals × path forms × `trust_all_content` off/on × methods;
+//!   [`web_expect`] decides from three facts (does this host honour the principal's
+//!   credential, is the credential valid, what may the principal do to the collection)
+//!   following DESIGN §5's status rules. Also checks what each write left behind.
+//! - `keep_web_project_matrix`: principals × a project's listing × methods
+//!   ([`proj_expect`], DESIGN §5 "In a project").
+//! - `keep_web_credential_sources`: principals × where the credential travels × hosts ×
+//!   methods ([`src_expect`]: the 400 on a shared host, the 303 into a cookie).
+//! - `keepstore_matrix`: principals × block operations ([`ks_expect`]: signatures end
+//!   with their token).
+//! - `api_matrix`: principals × operations × object types ([`api_expect`], from the
+//!   principal's level on the object: doc/api.md, Permissions).
 //!
-//! Every cell runs (concurrently); the test prints the table's size and fails listing
-//! every cell whose status differs from the rule. `MATRIX_PRINT=1` prints every cell.
-//! doc/security.md explains how to run it as part of the hardening campaign.
+//! Every cell runs, concurrently; each test prints its table's size and fails listing
+//! every cell that differs from the rule (with the server's reason), and checks that no
+//! log line holds a token. `MATRIX_PRINT=1` prints every cell. doc/security.md explains
+//! how to run it as part of the hardening campaign.
 
 use std::collections::BTreeMap;
 use std::fmt;
