@@ -1355,7 +1355,19 @@ fn ks_expect(p: P, op: KsOp) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepstore_matrix() {
     let mut fx = Fx::start(&[]).await;
-    // tokens that die after their locators were signed: one expiring in 3 s, one revoked
+    // keepstore trusts a "valid" answer about a token for 1 s instead of 30 s, so that
+    // the dead tokens below, whose validity it has cached, are asked about again in time
+    let cfg = std::fs::read_to_string(&fx.k.config).unwrap();
+    assert!(cfg.contains("[keepstore]\n"), "{cfg}");
+    let cfg = cfg.replace(
+        "[keepstore]\n",
+        "[keepstore]\ntoken_check_valid_for = \"1s\"\n",
+    );
+    std::fs::write(&fx.k.config, cfg).unwrap();
+    fx.k.restart();
+    fx.api = fx.k.api.clone().unwrap();
+    // tokens that die after their locators were signed and read once (keepstore then
+    // remembers them as valid): one expiring in 3 s, one revoked
     let expiring = fx
         .token_for(
             "alice",
@@ -1384,6 +1396,16 @@ async fn keepstore_matrix() {
                 .to_string(),
         };
         own.insert(p, loc);
+    }
+    for p in [P::Expired, P::Revoked] {
+        let r = fx
+            .http
+            .get(format!("{}/{}", fx.k.keepstore, own[&p]))
+            .bearer_auth(&fx.tokens[&p])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{p:?} reads its block while it is valid");
     }
     let (st, v) = fx
         .call(
