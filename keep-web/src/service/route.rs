@@ -16,7 +16,7 @@ use crate::request::method::DavMethod;
 use crate::request::{body, headers};
 use crate::resolve::host::Origin;
 use crate::resolve::node::{resolve, static_node, Node};
-use crate::resolve::url::{parse, Parsed, Site};
+use crate::resolve::url::{parse, Parsed};
 use crate::service::keepweb::Inner;
 
 /// A token to try, and whether the client offered it (not the anonymous token).
@@ -125,7 +125,8 @@ impl Inner {
 
     /// The node the path names for the first candidate that can see it, with that
     /// token; or the status DESIGN §5 gives (401 with no usable token, 404 when a token
-    /// can't see it or a `t=` token is bad, 405 for writes where nothing can be written).
+    /// can't see it or a `t=` token is bad — for writes too: existence never leaks, and a
+    /// write the caller could never see is not told apart from a missing name).
     async fn authorize(
         &self,
         parsed: &Parsed,
@@ -161,15 +162,6 @@ impl Inner {
                 }
                 Err(e) => return Err(e),
             }
-        }
-        if is_write && seen_denial && !t_mode && parsed.site == Site::Tree {
-            // a listing level, or a name no collection of yours has: nothing to write
-            // into (the same answer whether or not someone else's collection is there)
-            return Err(Error::ReadOnly(
-                "there is no collection you can write at this path: write inside a \
-                 collection (its listing levels can't be changed over WebDAV)"
-                    .into(),
-            ));
         }
         Err(if t_mode || seen_denial {
             Error::NotFound
