@@ -1,0 +1,24 @@
+#![no_main]
+//! keep-web's router in process, against a real API and keepstore served once per
+//! process on loopback sockets (alice's, bob's and a project's collections, a deep one,
+//! a permission link), one arbitrary request per input: method, Host, path, query,
+//! headers and body, their parts picked from valid tokens, collection ids and vhosts,
+//! file names, WebDAV bodies and headers or made of raw bytes (see keep_fuzz::req).
+//! Checks: no panic (in keep-web, the API or keepstore), no 5xx but 502/503/504, every
+//! body streams to its end, and `/_health/ping` answers 200 after every input.
+
+use std::cell::RefCell;
+
+use keep_fuzz::harness::web_world::World;
+use keep_fuzz::req::Request;
+use libfuzzer_sys::fuzz_target;
+
+thread_local! {
+    static WORLD: RefCell<Option<World>> = const { RefCell::new(None) };
+}
+
+fuzz_target!(|input: Request| {
+    WORLD.with(|w| {
+        w.borrow_mut().get_or_insert_with(World::new).run(&input);
+    });
+});
