@@ -93,7 +93,6 @@ pub async fn send<S, R, B>(app: &S, req: R) -> Answer
 where
     S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
-    B::Error: std::fmt::Display,
 {
     match app.call(req).await {
         Ok(res) => {
@@ -107,7 +106,7 @@ where
                 Ok(Err(e)) => Answer {
                     status,
                     body: Vec::new(),
-                    body_error: Some(e.to_string()),
+                    body_error: Some(Into::<Box<dyn std::error::Error>>::into(e).to_string()),
                 },
                 Err(_) => Answer {
                     status,
