@@ -137,6 +137,7 @@ where
 /// The property every HTTP target checks: no 5xx but 502/503/504 (upstream trouble),
 /// and a body that streams to its end.
 pub fn check(target: &str, r: &Rendered, a: &Answer) {
+    trace(target, r, a);
     let upstream = matches!(a.status, 502..=504);
     if a.status >= 500 && !upstream {
         panic!(
@@ -153,6 +154,30 @@ pub fn check(target: &str, r: &Rendered, a: &Answer) {
             String::from_utf8_lossy(&r.method),
             r.uri,
             a.status
+        );
+    }
+}
+
+/// With `KEEP_FUZZ_TRACE` set, prints every request and its answer (to see what an
+/// input does: run the target binary on that one file).
+pub fn trace(target: &str, r: &Rendered, a: &Answer) {
+    if std::env::var_os("KEEP_FUZZ_TRACE").is_some() {
+        eprintln!(
+            "{target}: {} {} host={:?} headers={:?} body={:?}\n  -> {} {:?}",
+            String::from_utf8_lossy(&r.method),
+            r.uri,
+            r.host.as_deref().map(String::from_utf8_lossy),
+            r.headers
+                .iter()
+                .map(|(n, v)| format!(
+                    "{}: {}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                ))
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&r.body[..r.body.len().min(300)]),
+            a.status,
+            String::from_utf8_lossy(&a.body[..a.body.len().min(300)]),
         );
     }
 }
