@@ -84,6 +84,8 @@ pub fn test_request(r: &Rendered, default_host: &str) -> Option<TestRequest> {
 /// A service's answer: its status and (the first 16 MiB of) its body.
 pub struct Answer {
     pub status: u16,
+    /// The `Location` header, if any.
+    pub location: Option<Vec<u8>>,
     pub body: Vec<u8>,
     /// The body failed while streaming.
     pub body_error: Option<String>,
@@ -97,19 +99,26 @@ where
     match app.call(req).await {
         Ok(res) => {
             let status = res.status().as_u16();
+            let location = res
+                .headers()
+                .get(actix_web::http::header::LOCATION)
+                .map(|v| v.as_bytes().to_vec());
             match actix_web::body::to_bytes_limited(res.into_body(), 16 << 20).await {
                 Ok(Ok(b)) => Answer {
                     status,
+                    location,
                     body: b.to_vec(),
                     body_error: None,
                 },
                 Ok(Err(e)) => Answer {
                     status,
+                    location,
                     body: Vec::new(),
                     body_error: Some(Into::<Box<dyn std::error::Error>>::into(e).to_string()),
                 },
                 Err(_) => Answer {
                     status,
+                    location,
                     body: Vec::new(),
                     body_error: None,
                 },
@@ -119,6 +128,10 @@ where
         Err(e) => {
             let res = e.error_response();
             let status = res.status().as_u16();
+            let location = res
+                .headers()
+                .get(actix_web::http::header::LOCATION)
+                .map(|v| v.as_bytes().to_vec());
             let body = actix_web::body::to_bytes_limited(res.into_body(), 1 << 20)
                 .await
                 .ok()
@@ -127,6 +140,7 @@ where
                 .unwrap_or_default();
             Answer {
                 status,
+                location,
                 body,
                 body_error: None,
             }

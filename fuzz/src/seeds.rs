@@ -464,6 +464,36 @@ pub fn web() -> Vec<Seed> {
     let mut r = on(Method::Get, "c1_vhost", &["hello.txt"], "alice");
     r.trailing_slash = true;
     s.push(("trailing-slash", r));
+    s.push((
+        "ctrl-name-download",
+        on(
+            Method::Get,
+            "download_host",
+            &["c=odd", "ctrl_name"],
+            "alice",
+        ),
+    ));
+    s.push((
+        "ctrl-name",
+        on(Method::Get, "odd_vhost", &["ctrl_name"], "alice"),
+    ));
+    s.push((
+        "del-name",
+        on(Method::Get, "odd_vhost", &["del_name"], "alice"),
+    ));
+    s.push((
+        "host-named-dir",
+        on(Method::Get, "odd_vhost", &["evil.example"], "alice"),
+    ));
+    let mut r = on(Method::Get, "odd_vhost", &["", "evil.example"], "alice");
+    r.path[0] = raw("");
+    s.push(("open-redirect", r));
+    let mut r = on(Method::Propfind, "odd_vhost", &[], "alice");
+    r.headers = vec![header("depth", k("1"))];
+    s.push(("propfind-odd", r));
+    let mut r = on(Method::Get, "c1_vhost", &["hello.txt"], "");
+    r.query = vec![(raw("api%5Ftoken"), k("alice"))];
+    s.push(("encoded-query-key", r));
     s
 }
 

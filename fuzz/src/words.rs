@@ -232,6 +232,13 @@ pub const WEB: &[&str] = &[
     "PROPFIND",
     "keep_web_session",
     "accept",
+    "odd",
+    "odd_vhost",
+    "ctrl_name",
+    "del_name",
+    "evil.example",
+    "x.txt",
+    "c=odd",
 ];
 
 pub const WEB_BODIES: &[&str] = &[

@@ -61,6 +61,8 @@ pub struct World {
     admin: String,
     alice: String,
     c1: String,
+    /// Token secrets that must never appear in a `Location`.
+    secrets: Vec<String>,
     inputs: u64,
     _dir: tempfile::TempDir,
 }
@@ -184,6 +186,29 @@ impl World {
             api_world::hello_manifest(&c.alice),
         );
         let deep = uuid(&coll(&c.alice, "deep", None, api_world::deep_manifest(100)));
+        // names with control characters and DEL (issue 11 items 9, 11), and a directory
+        // named like a host (item 8: `GET //evil.example` on its vhost)
+        let alice_tok: Token = c.alice.parse().expect("token");
+        let signed = signer().sign(&hello, &alice_tok, SystemTime::now());
+        let odd_m = format!(
+            ". {signed} 0:12:a\\001b.txt 0:12:d\\177el.txt\n./evil.example {signed} 0:12:x.txt\n"
+        );
+        let body = json!({"collection": {"name": "odd", "manifest_text": odd_m}});
+        let a = api_world::call(
+            &api,
+            &simple("POST", "/arvados/v1/collections", &c.alice, &body),
+        )
+        .expect("a valid request");
+        let odd = match serde_json::from_slice::<Value>(&a.body) {
+            Ok(v) if a.status == 200 => uuid(&v),
+            // names the API refuses: the host-named directory alone
+            _ => uuid(&coll(
+                &c.alice,
+                "odd",
+                None,
+                format!("./evil.example {signed} 0:12:x.txt\n"),
+            )),
+        };
         must(
             &api,
             "POST",
@@ -239,6 +264,11 @@ impl World {
         t.set("zip", "application/zip");
         t.set("c1_deep_vhost", format!("{deep}.localhost"));
         t.set("deep", vec!["a"; 100].join("/"));
+        t.set("odd", odd.clone());
+        t.set("c=odd", format!("c={odd}"));
+        t.set("odd_vhost", format!("{odd}.localhost"));
+        t.set("ctrl_name", "a\u{1}b.txt");
+        t.set("del_name", "d\u{7f}el.txt");
         t.set(
             "keep_web_session",
             format!("api_token={}", base64(c.alice.as_bytes())),
@@ -276,6 +306,10 @@ impl World {
                 "</a>".repeat(500)
             ),
         );
+        let secrets = [&c.alice, &c.bob, &c.admin, &c.anon]
+            .iter()
+            .map(|t| t.rsplit('/').next().unwrap_or(t).to_string())
+            .collect();
         World {
             api,
             web,
@@ -284,6 +318,7 @@ impl World {
             admin: c.admin,
             alice: c.alice,
             c1,
+            secrets,
             inputs: 0,
             _dir: dir,
         }
@@ -314,6 +349,54 @@ impl World {
         }
     }
 
+    /// A redirect stays on keep-web's hosts (or the one the client asked for) and never
+    /// carries a token (issue 11 items 7, 8).
+    fn check_location(&self, r: &Rendered, a: &Answer) {
+        let Some(loc) = &a.location else { return };
+        let loc = String::from_utf8_lossy(loc).to_ascii_lowercase();
+        let fail = |why: &str| -> ! {
+            panic!(
+                "keep-web: {} {} answered {} with Location {loc:?}: {why}\nrequest: {r:?}",
+                String::from_utf8_lossy(&r.method),
+                r.uri,
+                a.status
+            )
+        };
+        for s in &self.secrets {
+            if loc.contains(&s.to_ascii_lowercase()) {
+                fail("it carries a token");
+            }
+        }
+        if loc.starts_with("//") || loc.starts_with("/\\") || loc.starts_with('\\') {
+            fail("a scheme-relative URL: another host");
+        }
+        if let Some((_, rest)) = loc.split_once("://") {
+            let host = rest
+                .split(['/', '?', '#'])
+                .next()
+                .unwrap_or("")
+                .rsplit('@')
+                .next()
+                .unwrap_or("");
+            let name = host.split(':').next().unwrap_or("");
+            let asked = r
+                .host
+                .as_deref()
+                .map(|h| String::from_utf8_lossy(h).to_ascii_lowercase())
+                .unwrap_or_else(|| WEB_HOST.into());
+            let ours = name == "localhost"
+                || name.ends_with(".localhost")
+                || name.ends_with("--localhost")
+                || name == "dl.example"
+                || name == "127.0.0.1"
+                || host == asked
+                || Some(name) == asked.split(':').next();
+            if !ours {
+                fail("another host");
+            }
+        }
+    }
+
     /// Puts c1 back as it was (untrashed, its manifest, its name).
     fn restore(&self) {
         let c1 = &self.c1;
@@ -338,6 +421,7 @@ impl World {
         let r = input.render(&self.words, &self.bodies);
         if let Some(a) = self.call(&r) {
             check("keep-web", &r, &a);
+            self.check_location(&r, &a);
         }
         let h = simple("GET", "/_health/ping", MGMT, &Value::Null);
         let a = self.call(&h).expect("a valid request");
