@@ -4,8 +4,10 @@
 //! a permission link), one arbitrary request per input: method, Host, path, query,
 //! headers and body, their parts picked from valid tokens, collection ids and vhosts,
 //! file names, WebDAV bodies and headers or made of raw bytes (see keep_fuzz::req).
-//! Checks: no panic (in keep-web, the API or keepstore), no 5xx but 502/503/504, every
-//! body streams to its end, and `/_health/ping` answers 200 after every input.
+//! Checks: no panic (in keep-web, the API or keepstore), no 5xx but 503/504 (a 502 means
+//! a local, healthy upstream answered 5xx or nonsense), every body streams to its end,
+//! no redirect to another host or with a token in its Location, and `/_health/ping`
+//! answers 200 after every input.
 
 use std::cell::RefCell;
 

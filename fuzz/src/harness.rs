@@ -151,9 +151,13 @@ where
 /// The property every HTTP target checks: no 5xx but 502/503/504 (upstream trouble),
 /// and a body that streams to its end.
 pub fn check(target: &str, r: &Rendered, a: &Answer) {
+    check_allowing(target, r, a, &[502, 503, 504])
+}
+
+/// [`check`], allowing only these 5xx statuses.
+pub fn check_allowing(target: &str, r: &Rendered, a: &Answer, allowed: &[u16]) {
     trace(target, r, a);
-    let upstream = matches!(a.status, 502..=504);
-    if a.status >= 500 && !upstream {
+    if a.status >= 500 && !allowed.contains(&a.status) {
         panic!(
             "{target}: {} {} answered {}: {}\nrequest: {r:?}",
             String::from_utf8_lossy(&r.method),

@@ -13,7 +13,7 @@ use keepstore::{Keepstore, TokenCheckConfig};
 use serde_json::{json, Value};
 
 use super::api_world::{self, must, signer, simple, uuid, MGMT, ROOT};
-use super::{block_on, check, check_health, send, test_request, Answer, Table};
+use super::{block_on, check_allowing, check_health, send, test_request, Answer, Table};
 use crate::req::{base64, Rendered, Request};
 use crate::words::{WEB, WEB_BODIES};
 
@@ -420,7 +420,9 @@ impl World {
         self.inputs += 1;
         let r = input.render(&self.words, &self.bodies);
         if let Some(a) = self.call(&r) {
-            check("keep-web", &r, &a);
+            // its upstreams are healthy local servers: a 502 means one of them answered
+            // 5xx or something keep-web didn't expect (issue 11 item 11 showed as a 502)
+            check_allowing("keep-web", &r, &a, &[503, 504]);
             self.check_location(&r, &a);
         }
         let h = simple("GET", "/_health/ping", MGMT, &Value::Null);
