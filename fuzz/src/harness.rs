@@ -181,7 +181,7 @@ pub fn check_allowing(target: &str, r: &Rendered, a: &Answer, allowed: &[u16]) {
 pub fn trace(target: &str, r: &Rendered, a: &Answer) {
     if std::env::var_os("KEEP_FUZZ_TRACE").is_some() {
         eprintln!(
-            "{target}: {} {} host={:?} headers={:?} body={:?}\n  -> {} {:?}",
+            "{target}: {} {} host={:?} headers={:?} body={:?}\n  -> {} location={:?} {:?}",
             String::from_utf8_lossy(&r.method),
             r.uri,
             r.host.as_deref().map(String::from_utf8_lossy),
@@ -195,6 +195,7 @@ pub fn trace(target: &str, r: &Rendered, a: &Answer) {
                 .collect::<Vec<_>>(),
             String::from_utf8_lossy(&r.body[..r.body.len().min(300)]),
             a.status,
+            a.location.as_deref().map(String::from_utf8_lossy),
             String::from_utf8_lossy(&a.body[..a.body.len().min(300)]),
         );
     }

@@ -367,10 +367,13 @@ impl World {
                 fail("it carries a token");
             }
         }
-        if loc.starts_with("//") || loc.starts_with("/\\") || loc.starts_with('\\') {
-            fail("a scheme-relative URL: another host");
-        }
-        if let Some((_, rest)) = loc.split_once("://") {
+        // browsers read `\` as `/`: `/\evil.example` is `//evil.example`
+        let norm = loc.replace('\\', "/");
+        let authority = match norm.split_once("://") {
+            Some((_, rest)) => Some(rest),
+            None => norm.strip_prefix("//"),
+        };
+        if let Some(rest) = authority {
             let host = rest
                 .split(['/', '?', '#'])
                 .next()
