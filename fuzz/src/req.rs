@@ -397,7 +397,7 @@ pub trait Enc {
 
 /// The discriminant `arbitrary`'s derive decodes as variant `i` of `n`.
 fn variant(out: &mut Vec<u8>, i: u64, n: u64) {
-    let x = ((i << 32) + n - 1) / n;
+    let x = (i << 32).div_ceil(n);
     out.extend_from_slice(&(x as u32).to_le_bytes());
 }
 
