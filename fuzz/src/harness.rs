@@ -211,6 +211,30 @@ pub fn check_health(target: &str, a: &Answer, after: &Rendered) {
     );
 }
 
+/// With `KEEP_FUZZ_PANIC_LOG=<file>`, every panic message (any thread) is appended to
+/// that file before libFuzzer's hook aborts: in `-fork` mode a job's own output is
+/// deleted, and a crash that needs the state earlier inputs left can't be replayed alone.
+pub fn log_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let Some(path) = std::env::var_os("KEEP_FUZZ_PANIC_LOG") else {
+        return;
+    };
+    ONCE.call_once(move || {
+        let next = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+            {
+                let _ = writeln!(f, "pid {}: {info}\n", std::process::id());
+            }
+            next(info)
+        }));
+    });
+}
+
 /// Runs `f` on this thread's actix system (made once; libFuzzer calls the target from
 /// one thread).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -165,6 +165,7 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        super::log_panics();
         let dir = tempfile::tempdir().expect("temp dir");
         let api = Api::open(Config {
             cluster_id: "zzzzz".into(),

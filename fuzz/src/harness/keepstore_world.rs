@@ -32,6 +32,7 @@ fn signer() -> BlobSigner {
 
 impl World {
     pub fn new() -> World {
+        super::log_panics();
         let dir = tempfile::tempdir().expect("temp dir");
         let v1 = dir.path().join("v1");
         let v2 = dir.path().join("v2");

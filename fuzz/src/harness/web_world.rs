@@ -140,6 +140,7 @@ fn serve_in_background(api: Api, ks: Keepstore, la: TcpListener, lk: TcpListener
 
 impl World {
     pub fn new() -> World {
+        super::log_panics();
         let dir = tempfile::tempdir().expect("temp dir");
         let la = TcpListener::bind("127.0.0.1:0").expect("bind");
         let lk = TcpListener::bind("127.0.0.1:0").expect("bind");
