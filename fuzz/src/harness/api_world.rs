@@ -329,8 +329,8 @@ impl World {
         let h = simple("GET", "/_health/ping", MGMT, &Value::Null);
         let a = call(&self.api, &h).expect("a valid request");
         check_health("api", &a, &r);
-        if self.inputs % 128 == 0 {
-            if self.inputs % 4096 == 0 || !self.canary() {
+        if self.inputs.is_multiple_of(128) {
+            if self.inputs.is_multiple_of(4096) || !self.canary() {
                 *self = World::new();
                 return;
             }

@@ -152,7 +152,7 @@ impl World {
         let h = Self::simple("GET", "/_health/ping", MGMT, Vec::new());
         let a = self.app_call(&h).expect("a valid request");
         check_health("keepstore", &a, &r);
-        if self.inputs % 64 == 0 {
+        if self.inputs.is_multiple_of(64) {
             self.restore();
         }
     }

@@ -476,7 +476,7 @@ impl World {
         let h = simple("GET", "/_health/ping", MGMT, &Value::Null);
         let a = self.call(&h).expect("a valid request");
         check_health("keep-web", &a, &r);
-        if self.inputs % 128 == 0 && self.canary().is_err() {
+        if self.inputs.is_multiple_of(128) && self.canary().is_err() {
             self.restore();
             // keep-web reuses a token's view of a collection for up to a second
             let mut last = Ok(());
