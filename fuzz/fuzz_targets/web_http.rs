@@ -5,7 +5,8 @@
 //! headers and body, their parts picked from valid tokens, collection ids and vhosts,
 //! file names, WebDAV bodies and headers or made of raw bytes (see keep_fuzz::req).
 //! Checks: no panic (in keep-web, the API or keepstore), no 5xx but 503/504 (a 502 means
-//! a local, healthy upstream answered 5xx or nonsense), every body streams to its end,
+//! a local, healthy upstream answered 5xx or nonsense; COPY/MOVE to another host may
+//! answer 502, RFC 4918's status), every body streams to its end,
 //! no redirect to another host or with a token in its Location, and `/_health/ping`
 //! answers 200 after every input.
 
