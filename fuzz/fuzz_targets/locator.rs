@@ -6,7 +6,9 @@ use keep_format::{parse_duration, Locator, Pdh, Token, Uuid};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(l) = s.parse::<Locator>() {
         assert_eq!(l.to_string().parse::<Locator>().ok(), Some(l));
     }
