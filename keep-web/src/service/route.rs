@@ -16,7 +16,7 @@ use crate::request::method::DavMethod;
 use crate::request::{body, headers};
 use crate::resolve::host::Origin;
 use crate::resolve::node::{resolve, static_node, Node};
-use crate::resolve::url::{parse, Parsed};
+use crate::resolve::url::{coll_id, parse, Parsed, Site};
 use crate::service::keepweb::Inner;
 
 /// A token to try, and whether the client offered it (not the anonymous token).
@@ -163,11 +163,35 @@ impl Inner {
                 Err(e) => return Err(e),
             }
         }
+        if is_write && seen_denial && !t_mode && listing_level(parsed) {
+            // a new name in a listing (`/`, `/by_id/`, `/users/`, a user's folder): the
+            // same answer whether or not someone else's collection is there
+            return Err(Error::ReadOnly(
+                "nothing can be created here: this level lists projects and \
+                 collections; write inside a collection"
+                    .into(),
+            ));
+        }
         Err(if t_mode || seen_denial {
             Error::NotFound
         } else {
             Error::Unauthorized
         })
+    }
+}
+
+/// Does a tree path name an entry of a listing itself (`/x`, `/by_id/<not an id>`,
+/// `/users/<name>`) rather than something inside a collection or a user's home? A write
+/// there is 405 (DESIGN §5); inside what the caller can't see it is 404.
+fn listing_level(parsed: &Parsed) -> bool {
+    if parsed.site != Site::Tree {
+        return false;
+    }
+    match parsed.segs.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] | [_] => true,
+        ["by_id", id, ..] => coll_id(id).is_none(),
+        ["users", _] => true,
+        _ => false,
     }
 }
 
