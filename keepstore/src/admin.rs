@@ -11,7 +11,7 @@ use keep_format::Hash;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::get::parse_locator;
+use crate::locator::parse_locator;
 use keep_format::time::unix_now;
 
 use crate::{auth, Error, Keepstore};

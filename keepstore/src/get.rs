@@ -19,7 +19,6 @@ use keep_format::outboard::{self, Cv};
 use keep_format::{Hash, Locator, Token};
 use tokio::sync::mpsc;
 
-use crate::error::strip_signatures;
 use crate::range::{self, Wanted};
 use crate::volume::{BlockReader, Volume};
 use crate::{auth, Error, Keepstore};
@@ -31,24 +30,6 @@ const GROUPS_PER_PIECE: u64 = 64;
 const NODE_READ_LIMIT: u64 = 64;
 /// An outboard this small (a block of at most 64 groups) is read whole in one go.
 const SMALL_OUTBOARD: u64 = 4096;
-
-/// Longest locator accepted in a URL or a JSON list (a signed locator is ~160 bytes).
-pub(crate) const MAX_LOCATOR_LEN: usize = 1024;
-
-pub(crate) fn parse_locator(s: &str) -> Result<Locator, Error> {
-    if s.len() > MAX_LOCATOR_LEN {
-        return Err(Error::BadLocator(format!(
-            "the locator is {} bytes long, more than {MAX_LOCATOR_LEN} (keepstore's limit for a locator)",
-            s.len()
-        )));
-    }
-    s.parse::<Locator>().map_err(|_| {
-        Error::BadLocator(format!(
-            "malformed locator {:?}: expected <64 lowercase hex BLAKE3 digits>+<size>[+A<signature>@<expiry>…]",
-            strip_signatures(s)
-        ))
-    })
-}
 
 /// A block being read: the groups still to send, each checked first.
 pub(crate) struct BlockStream {
@@ -316,7 +297,7 @@ pub(crate) async fn get_block(
     path: web::Path<String>,
     ks: web::Data<Keepstore>,
 ) -> Result<HttpResponse, Error> {
-    let loc = parse_locator(path.as_str())?;
+    let loc = crate::locator::parse_locator(path.as_str())?;
     let token = auth::require(&req)?;
     ks.inner
         .signer

@@ -20,8 +20,9 @@ use crate::{Error, Limit};
 /// The key of the collection's `properties` that holds the dead properties.
 pub const KEY: &str = "webdav:dead_properties";
 
-/// Request bodies (PROPFIND, PROPPATCH, LOCK) may be at most this long (1 MiB).
-pub const BODY_MAX: usize = 1 << 20;
+pub use crate::limits::{
+    BODY_MAX, DEPTH_MAX, ELEMENTS_MAX, NAMESPACES_MAX, PROPS_MAX, RESULT_MAX, VALUE_MAX,
+};
 
 /// The DAV: properties keep-web computes; PROPPATCH may not change them.
 pub const LIVE: &[&str] = &[
@@ -140,28 +141,6 @@ pub fn copy_tree(dead: &DeadProps, from: &str, to: &str, deep: bool) -> DeadProp
         })
         .collect()
 }
-
-/// Limits on request bodies (PROPFIND, PROPPATCH, LOCK), each refused with an
-/// [`Error::Limit`] naming it. Parsing a body costs time and memory linear in its size:
-/// no tree is built below the levels the methods read (the root, its children, their
-/// children and the properties under `DAV:prop`), and nothing is copied that is not
-/// returned.
-///
-/// Real clients send a few hundred bytes, a handful of properties and namespaces, and
-/// nesting below 10; property values that hold XML add a few levels.
-pub const DEPTH_MAX: usize = 64;
-/// Elements in one body (start or empty tags, at any depth).
-pub const ELEMENTS_MAX: usize = 10_000;
-/// Properties one PROPFIND asks for or one PROPPATCH sets or removes.
-pub const PROPS_MAX: usize = 1_000;
-/// Bytes of one property value (its inner XML).
-pub const VALUE_MAX: usize = 64 << 10;
-/// Namespace declarations (`xmlns`, `xmlns:p`) in one body.
-pub const NAMESPACES_MAX: usize = 64;
-/// Bytes of what a parsed body holds: property names, values and the namespace bindings
-/// each value keeps. Each value keeps a copy of the bindings in scope, so this bound is
-/// what keeps the result proportional to the body.
-pub const RESULT_MAX: usize = 1 << 20;
 
 /// The levels of a body the methods read: `root / child / grandchild / property`.
 const KEPT_LEVELS: usize = 4;

@@ -26,6 +26,7 @@ pub mod duration;
 mod error;
 mod hash;
 mod index;
+mod limits;
 mod locator;
 pub mod manifest;
 pub mod outboard;
@@ -47,8 +48,7 @@ pub use signature::{BlobSigner, SignatureError, SigningKey};
 pub use token::Token;
 pub use uuid::{Uuid, UuidKind};
 
-/// The largest block Keep stores: 64 MiB.
-pub const BLOCK_SIZE_MAX: u64 = 64 << 20;
+pub use limits::BLOCK_SIZE_MAX;
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

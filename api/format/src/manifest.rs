@@ -20,30 +20,10 @@ use crate::{Error, Hash, Limit, Locator, Pdh, BLOCK_SIZE_MAX};
 // refused with an `Error::Limit` that names it. Parsing and every check cost time
 // linear in the text; memory is bounded by these. Values and reasons: doc/formats.md.
 
-/// Bytes of manifest text: 128 MiB, Arvados's default request size limit, so no client
-/// could send a larger one anyway.
-pub const TEXT_MAX: usize = 128 << 20;
-/// Lines (streams) of one manifest; the normalized form has one per directory.
-pub const STREAMS_MAX: usize = 1_000_000;
-/// Files of one manifest: twice the 1,000,000 measured in doc/formats.md (~392 bytes a
-/// file parsed and indexed, so at most ~750 MiB).
-pub const FILES_MAX: usize = 2_000_000;
-/// Segments (runs of one block) of all files of one manifest, counted as the parser
-/// cuts file tokens at block boundaries: a token spanning k blocks is k segments, so
-/// this bounds the memory a short text can ask for.
-pub const SEGMENTS_MAX: usize = 4_000_000;
-/// Bytes of the full paths of every file token (and `\056` marker), added up: each
-/// file keeps its full path, so this bounds the memory of paths whose directory is long
-/// but written once per stream.
-pub const PATH_BYTES_MAX: usize = 256 << 20;
-/// Directory levels of one path (`a/b/c` is 3).
-pub const PATH_DEPTH_MAX: usize = 1_000;
-/// Bytes of one path (without `./`): Linux's PATH_MAX, the longest path a program can
-/// open by name, so `keep get` can always write what a collection holds.
-pub const PATH_LEN_MAX: usize = 4_096;
-/// Bytes of one file or directory name (after unescaping): four times Linux's NAME_MAX
-/// (255), so a name of 255 UTF-16 units from another system (≤ 765 bytes) fits.
-pub const NAME_MAX: usize = 1_024;
+pub use crate::limits::{
+    FILES_MAX, NAME_MAX, PATH_BYTES_MAX, PATH_DEPTH_MAX, PATH_LEN_MAX, SEGMENTS_MAX, STREAMS_MAX,
+    TEXT_MAX,
+};
 
 /// A run of bytes of one block that a file is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
