@@ -1,6 +1,5 @@
 //! `keep put` / `get` / `ls` / `share` against a real `keep serve`.
 
-
 use std::path::Path;
 
 use crate::support::{bytes, files_under, s, serve, with_slash, Env};

@@ -1,6 +1,5 @@
 //! keepstore through the real `keep serve` process: round trips, crash safety, shutdown.
 
-
 use std::time::Duration;
 
 use crate::support::{bytes, files_under, serve, Serve};
@@ -18,7 +17,10 @@ fn client() -> reqwest::Client {
 /// A token the API knows (keepstore checks a reader's token with the API, so a made-up
 /// one may write but not read).
 fn root_token(keep: &Serve) -> Token {
-    keep.secrets().system_root_token.parse().expect("root token")
+    keep.secrets()
+        .system_root_token
+        .parse()
+        .expect("root token")
 }
 
 async fn put(c: &reqwest::Client, ks: &str, token: &Token, data: Vec<u8>) -> reqwest::Response {

@@ -106,7 +106,10 @@ async fn an_expired_token_stops_reading_blocks() {
     let expires = SystemTime::now() + Duration::from_secs(3);
     let bob = api.user("bob").await;
     let tok = api
-        .token_for(&bob.uuid, serde_json::json!({"expires_at": rfc3339(expires)}))
+        .token_for(
+            &bob.uuid,
+            serde_json::json!({"expires_at": rfc3339(expires)}),
+        )
         .await;
     let loc = put_as(&s, &tok, bytes(1000, 2)).await;
     assert_eq!(get_as(&s, &tok, &loc, Method::GET).await, 200);

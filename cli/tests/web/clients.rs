@@ -1,6 +1,5 @@
 //! Real WebDAV clients against keep-web in the real `keep serve`.
 
-
 use crate::support::{bytes, lsl, rclone, s, serve, with_slash, Env};
 
 /// `rclone lsl` and `rclone check --download` over a sharing URL see exactly the

@@ -81,7 +81,10 @@ async fn the_access_log_holds_no_credential() {
     let dl_file = format!("/c={}/hello.txt", w.c1);
     let sent = [
         (200, w.req("GET", &vh, "/hello.txt").bearer_auth(t)),
-        (200, w.req("GET", &vh, "/hello.txt").basic_auth("x", Some(t))),
+        (
+            200,
+            w.req("GET", &vh, "/hello.txt").basic_auth("x", Some(t)),
+        ),
         (
             200,
             w.req("GET", &vh, "/hello.txt")
@@ -92,10 +95,7 @@ async fn the_access_log_holds_no_credential() {
             w.req("PROPFIND", &vh, &format!("/hello.txt?api_token={}", esc(t)))
                 .header("Depth", "0"),
         ),
-        (
-            200,
-            w.req("GET", &vh, &format!("/t={}/hello.txt", esc(t))),
-        ),
+        (200, w.req("GET", &vh, &format!("/t={}/hello.txt", esc(t)))),
         (
             200,
             w.req("GET", DL, &format!("/c={}/t={}/_/hello.txt", w.c1, esc(t))),
@@ -128,7 +128,10 @@ async fn the_access_log_holds_no_credential() {
         assert_eq!(r.status().as_u16(), want, "request {i}");
     }
     let log = w.k.log();
-    assert!(log.contains("hello.txt"), "keep serve logs requests:\n{log}");
+    assert!(
+        log.contains("hello.txt"),
+        "keep serve logs requests:\n{log}"
+    );
     for t in [&w.api.admin, &w.alice.token, &w.bob.token] {
         let secret = t.rsplit('/').next().unwrap();
         assert!(!log.contains(secret), "a token reached the log:\n{log}");

@@ -5,7 +5,6 @@
 //! Credentials are honoured on the download host (`127.0.0.1`, the host of keep-web's
 //! URL by default), so plain `http://127.0.0.1:<port>/c=<uuid>/` URLs take Basic auth.
 
-
 use std::io::{Read, Write};
 use std::process::Command;
 
@@ -826,7 +825,8 @@ fn a_full_keepstore_is_507_and_commits_nothing() {
         .status()
         .unwrap();
     assert!(st.success(), "mount -t tmpfs failed (this test needs root)");
-    let w = W::on(Serve::start_with(KEEP, 
+    let w = W::on(Serve::start_with(
+        KEEP,
         "",
         &format!("volumes = [{:?}]", vol.0.path()),
     ));
