@@ -38,7 +38,10 @@ impl Default for ApiSettings {
 impl ApiSettings {
     /// The signer the API uses, for signing locators in a test.
     pub fn signer(&self) -> BlobSigner {
-        BlobSigner::new(SigningKey::new(self.signing_key.as_str()), self.signature_ttl)
+        BlobSigner::new(
+            SigningKey::new(self.signing_key.as_str()),
+            self.signature_ttl,
+        )
     }
 }
 
