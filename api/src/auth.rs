@@ -3,11 +3,12 @@
 //! There is no token cache: every request reads the token record (one point lookup in
 //! RocksDB), so a revoked token stops working at once.
 
-use keep_format::Token;
-use subtle_eq::ct_eq;
+use keep_format::secret::ct_eq_str;
+use keep_format::time::Timestamp;
 
-use crate::db::{b, s, Obj};
-use crate::{time, Core, Error};
+use crate::core::Core;
+use crate::error::Error;
+use crate::records::{Token, User};
 
 /// The authenticated caller of one request.
 #[derive(Clone, Debug)]
@@ -17,11 +18,11 @@ pub struct Caller {
     /// The anonymous user: may read what is public, never write.
     pub anonymous: bool,
     /// The token as presented (locators are signed for it).
-    pub token: Token,
+    pub token: keep_format::Token,
     /// None for the system root token.
     pub token_uuid: Option<String>,
     pub scopes: Vec<String>,
-    pub expires_at: Option<String>,
+    pub expires_at: Option<Timestamp>,
 }
 
 impl Caller {
@@ -29,20 +30,14 @@ impl Caller {
     /// now, but never after the token itself expires — a signed locator must not
     /// outlive the token that asked for it (issue 11 item 5).
     pub fn signature_expiry(&self, ttl: std::time::Duration) -> u32 {
-        let now = time::now_ns().div_euclid(1_000_000_000).max(0) as u64;
+        let now = Timestamp::now().as_unix_seconds().max(0) as u64;
         let mut expiry = now.saturating_add(ttl.as_secs());
-        if let Some(exp) = &self.expires_at {
-            // an unreadable expiry (it was checked at authentication) counts as now
-            let secs = time::parse(exp)
-                .map(|ns| ns.div_euclid(1_000_000_000).max(0) as u64)
-                .unwrap_or(now);
-            expiry = expiry.min(secs);
+        if let Some(exp) = self.expires_at {
+            expiry = expiry.min(exp.as_unix_seconds().max(0) as u64);
         }
         expiry.min(u32::MAX as u64) as u32
     }
-}
 
-impl Caller {
     /// May this caller see collection `uuid`'s history — its past versions, and the
     /// collection once trashed? A sharing link's scope pair (`GET …/collections/<uuid>`
     /// and `GET …/collections/<uuid>/`) shares the collection as it is, not its history
@@ -61,19 +56,6 @@ impl Caller {
             "GET",
             &format!("/arvados/v1/collections/{uuid}/versions"),
         )
-    }
-}
-
-mod subtle_eq {
-    /// Constant-time string comparison.
-    pub fn ct_eq(a: &str, b: &str) -> bool {
-        if a.len() != b.len() {
-            return false;
-        }
-        a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
     }
 }
 
@@ -128,95 +110,79 @@ pub fn token_text(authorization: Option<&str>, api_token_param: Option<&str>) ->
         .map(|t| t.to_string())
 }
 
-impl Core {
-    /// Resolves a token and checks it may make this request.
-    pub fn authenticate(
-        &self,
-        text: Option<&str>,
-        method: &str,
-        path: &str,
-    ) -> Result<Caller, Error> {
-        let text = text.ok_or_else(|| {
-            Error::Unauthorized(
-                "no API token: send it as \"Authorization: Bearer <token>\" (see keep token create)"
-                    .into(),
-            )
-        })?;
-        let token: Token = text
-            .parse()
-            .map_err(|e| Error::Unauthorized(format!("the API token is malformed: {e}")))?;
-        let root = &self.cfg.system_root_token;
-        if !root.is_empty() && token.uuid().is_none() && ct_eq(token.secret(), root) {
-            return Ok(Caller {
-                user_uuid: self.system_user.clone(),
-                is_admin: true,
-                anonymous: false,
-                token,
-                token_uuid: None,
-                scopes: vec!["all".into()],
-                expires_at: None,
-            });
-        }
-        let unknown = || {
-            Error::Unauthorized(
-                "the API token is unknown or was revoked (get a new one with keep token create)"
-                    .into(),
-            )
-        };
-        let uuid = self
-            .db
-            .token_by_hash(&token.secret_hash())?
-            .ok_or_else(unknown)?;
-        if let Some(u) = token.uuid() {
-            if u.as_str() != uuid {
-                return Err(unknown());
-            }
-        }
-        let rec = self.db.get(&uuid)?.ok_or_else(unknown)?;
-        let expires_at = rec
-            .get("expires_at")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        if let Some(exp) = &expires_at {
-            if exp.as_str() <= time::now().as_str() {
-                return Err(Error::Unauthorized(format!(
-                    "the API token expired at {exp} (get a new one with keep token create)"
-                )));
-            }
-        }
-        let user_uuid = s(&rec, "owner_uuid").to_string();
-        let user: Obj = self
-            .db
-            .get(&user_uuid)?
-            .ok_or_else(|| Error::Unauthorized("the API token's user no longer exists".into()))?;
-        if !b(&user, "is_active") {
-            return Err(Error::Unauthorized(
-                "the API token's user is inactive (ask an admin to activate it)".into(),
-            ));
-        }
-        let scopes: Vec<String> = match rec.get("scopes").and_then(|v| v.as_array()) {
-            Some(a) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            None => vec!["all".into()],
-        };
-        let always = method == "GET" && path == "/arvados/v1/api_client_authorizations/current";
-        if !always && !scope_allows(&scopes, method, path) {
-            return Err(Error::Forbidden(format!(
-                "this token's scopes do not allow {method} {path} (use a token with scope \"all\" or one naming this path)"
+/// Resolves a token and checks it may make this request.
+pub fn authenticate(
+    core: &Core,
+    text: Option<&str>,
+    method: &str,
+    path: &str,
+) -> Result<Caller, Error> {
+    let text = text.ok_or_else(|| {
+        Error::Unauthorized(
+            "no API token: send it as \"Authorization: Bearer <token>\" (see keep token create)"
+                .into(),
+        )
+    })?;
+    let token: keep_format::Token = text.parse().map_err(|e: keep_format::Error| {
+        Error::Unauthorized(format!("the API token is malformed: {e}"))
+    })?;
+    let root = &core.cfg.system_root_token;
+    if !root.is_empty() && token.uuid().is_none() && ct_eq_str(token.secret(), root) {
+        return Ok(Caller {
+            user_uuid: core.system_user.clone(),
+            is_admin: true,
+            anonymous: false,
+            token,
+            token_uuid: None,
+            scopes: vec!["all".into()],
+            expires_at: None,
+        });
+    }
+    let unknown = || {
+        Error::Unauthorized(
+            "the API token is unknown or was revoked (get a new one with keep token create)".into(),
+        )
+    };
+    let uuid = core
+        .db
+        .token_by_hash(&token.secret_hash())?
+        .ok_or_else(unknown)?;
+    if token.uuid().is_some_and(|u| u.as_str() != uuid) {
+        return Err(unknown());
+    }
+    let rec: Token = core.db.get(&uuid)?.ok_or_else(unknown)?;
+    if let Some(exp) = rec.expires_at {
+        if exp <= Timestamp::now() {
+            return Err(Error::Unauthorized(format!(
+                "the API token expired at {exp} (get a new one with keep token create)"
             )));
         }
-        Ok(Caller {
-            anonymous: user_uuid == self.anonymous_user,
-            is_admin: b(&user, "is_admin"),
-            user_uuid,
-            token,
-            token_uuid: Some(uuid),
-            scopes,
-            expires_at,
-        })
     }
+    let user_uuid = rec.common.owner_uuid;
+    let user: User = core
+        .db
+        .get(&user_uuid)?
+        .ok_or_else(|| Error::Unauthorized("the API token's user no longer exists".into()))?;
+    if !user.is_active {
+        return Err(Error::Unauthorized(
+            "the API token's user is inactive (ask an admin to activate it)".into(),
+        ));
+    }
+    let always = method == "GET" && path == "/arvados/v1/api_client_authorizations/current";
+    if !always && !scope_allows(&rec.scopes, method, path) {
+        return Err(Error::Forbidden(format!(
+            "this token's scopes do not allow {method} {path} (use a token with scope \"all\" or one naming this path)"
+        )));
+    }
+    Ok(Caller {
+        anonymous: user_uuid == core.anonymous_user,
+        is_admin: user.is_admin,
+        user_uuid,
+        token,
+        token_uuid: Some(uuid),
+        scopes: rec.scopes,
+        expires_at: rec.expires_at,
+    })
 }
 
 #[cfg(test)]
@@ -275,6 +241,5 @@ mod tests {
             Some("q")
         );
         assert_eq!(token_text(None, None), None);
-        assert!(ct_eq("abc", "abc") && !ct_eq("abc", "abd") && !ct_eq("a", "ab"));
     }
 }

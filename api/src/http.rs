@@ -10,86 +10,15 @@ use actix_web::http::header;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use keep_format::secret::ct_eq_str;
 use serde_json::{json, Value};
 
-use crate::auth::{self, Caller};
-use crate::db::Obj;
-use crate::{collections, groups, limits, links, tokens, users, Core, Error};
-
-/// One authenticated request, as the core sees it.
-pub struct Ctx {
-    pub caller: Caller,
-    /// Query parameters and the JSON body's top-level keys (the body wins).
-    pub params: Obj,
-    /// The `{id}` path segment, if the route has one.
-    pub id: String,
-}
+use crate::core::Core;
+use crate::error::Error;
+use crate::params::{Ctx, Params};
+use crate::{auth, collections, contents, groups, limits, links, tokens, users};
 
 pub type Handler = fn(&Core, &Ctx) -> Result<Value, Error>;
-
-/// Parameters whose query-string values are JSON.
-const JSON_PARAMS: &[&str] = &[
-    "filters",
-    "order",
-    "select",
-    "limit",
-    "offset",
-    "include_trash",
-    "include_old_versions",
-    "ensure_unique_name",
-    "replace_files",
-    "collection",
-    "group",
-    "user",
-    "link",
-    "api_client_authorization",
-    "recursive",
-];
-
-fn parse_params(qs: &str, body: &[u8], content_type: &str) -> Result<Obj, Error> {
-    let mut params = Obj::new();
-    let pairs = |text: &str, what: &str| -> Result<Vec<(String, String)>, Error> {
-        web::Query::<Vec<(String, String)>>::from_query(text)
-            .map(|q| q.into_inner())
-            .map_err(|e| Error::BadRequest(format!("cannot parse the {what}: {e}")))
-    };
-    let mut add = |k: String, v: String| {
-        let val = if JSON_PARAMS.contains(&k.as_str()) {
-            serde_json::from_str(&v).unwrap_or(Value::String(v))
-        } else {
-            Value::String(v)
-        };
-        params.insert(k, val);
-    };
-    for (k, v) in pairs(qs, "query string")? {
-        add(k, v);
-    }
-    let trimmed = body.iter().position(|b| !b.is_ascii_whitespace());
-    if trimmed.is_some() {
-        if content_type.starts_with("application/x-www-form-urlencoded") {
-            let text = std::str::from_utf8(body)
-                .map_err(|_| Error::BadRequest("the form body is not UTF-8".into()))?;
-            for (k, v) in pairs(text, "form body")? {
-                add(k, v);
-            }
-        } else {
-            let v: Value = serde_json::from_slice(body).map_err(|e| {
-                Error::BadRequest(format!(
-                    "the request body is not valid JSON ({e}); send an object like {{\"collection\": {{…}}}}"
-                ))
-            })?;
-            match v {
-                Value::Object(m) => params.extend(m),
-                _ => {
-                    return Err(Error::BadRequest(
-                        "the request body must be a JSON object like {\"collection\": {…}}".into(),
-                    ))
-                }
-            }
-        }
-    }
-    Ok(params)
-}
 
 /// The most a request body may hold: `limit` for a route that takes large bodies
 /// (collections, whose manifests can be long), [`limits::BODY_MAX`] for the others.
@@ -156,19 +85,19 @@ async fn run(
     let authz = header("authorization");
     let content_type = header("content-type").unwrap_or_default();
     let id = req.match_info().get("id").unwrap_or("").to_string();
-    let mut params = parse_params(req.query_string(), b"", "")?;
+    let mut params = Params::parse(req.query_string(), b"", "")?;
     let param_token = params
         .remove("api_token")
         .and_then(|v| v.as_str().map(str::to_string));
     let text = auth::token_text(authz.as_deref(), param_token.as_deref());
     let core = core.into_inner();
     let c2 = core.clone();
-    let caller = web::block(move || c2.authenticate(text.as_deref(), &method, &path))
+    let caller = web::block(move || auth::authenticate(&c2, text.as_deref(), &method, &path))
         .await
-        .map_err(|e| Error::Internal(format!("the request's worker failed: {e}")))??;
+        .map_err(|e| Error::internal("the request's worker failed", e))??;
     let body = read_body(&req, payload, body_limit(req.method(), req.path())).await?;
     let out = web::block(move || -> Result<Value, Error> {
-        let mut from_body = parse_params("", &body, &content_type)?;
+        let mut from_body = Params::parse("", &body, &content_type)?;
         // a token counts only in the header or the query string (read before the body)
         from_body.remove("api_token");
         params.extend(from_body);
@@ -176,7 +105,7 @@ async fn run(
         f(&core, &ctx)
     })
     .await
-    .map_err(|e| Error::Internal(format!("the request's worker failed: {e}")))??;
+    .map_err(|e| Error::internal("the request's worker failed", e))??;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -201,6 +130,9 @@ async fn config(core: web::Data<Core>) -> HttpResponse {
     }))
 }
 
+/// The one management-token rule (doc/api.md, "Service"): 404 when no management
+/// token is configured, 401 without a bearer token, 403 for another token, else OK.
+/// The comparison is constant-time.
 fn management_ok(core: &Core, req: &HttpRequest) -> Result<(), Error> {
     let want = &core.cfg.management_token;
     if want.is_empty() {
@@ -210,7 +142,7 @@ fn management_ok(core: &Core, req: &HttpRequest) -> Result<(), Error> {
     }
     let got = req
         .headers()
-        .get("authorization")
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or("");
@@ -219,13 +151,7 @@ fn management_ok(core: &Core, req: &HttpRequest) -> Result<(), Error> {
             "send the management token as \"Authorization: Bearer <management_token>\"".into(),
         ));
     }
-    if got.len() != want.len()
-        || got
-            .bytes()
-            .zip(want.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            != 0
-    {
+    if !ct_eq_str(got, want) {
         return Err(Error::Forbidden(
             "that is not the management token (see management_token in the config)".into(),
         ));
@@ -290,184 +216,106 @@ pub fn configure(core: Arc<Core>, cfg: &mut web::ServiceConfig) {
         web::scope("/arvados/v1")
             .wrap(from_fn(observe_requests))
             .route("/config", web::get().to(config))
-            // users
-            .route("/users", web::get().to(ep!(users::list)))
-            .route("/users", web::post().to(ep!(users::create)))
-            .route("/users/current", web::get().to(ep!(users::current)))
-            .route("/users/{id}", web::get().to(ep!(users::get)))
-            .route("/users/{id}", web::put().to(ep!(users::update)))
-            .route("/users/{id}", web::patch().to(ep!(users::update)))
-            .route("/users/{id}", web::delete().to(ep!(users::delete)))
-            // tokens
-            .route(
-                "/api_client_authorizations",
-                web::get().to(ep!(tokens::list)),
-            )
-            .route(
-                "/api_client_authorizations",
-                web::post().to(ep!(tokens::create)),
-            )
-            .route(
-                "/api_client_authorizations/current",
-                web::get().to(ep!(tokens::current)),
-            )
-            .route(
-                "/api_client_authorizations/{id}",
-                web::get().to(ep!(tokens::get)),
-            )
-            .route(
-                "/api_client_authorizations/{id}",
-                web::put().to(ep!(tokens::update)),
-            )
-            .route(
-                "/api_client_authorizations/{id}",
-                web::patch().to(ep!(tokens::update)),
-            )
-            .route(
-                "/api_client_authorizations/{id}",
-                web::delete().to(ep!(tokens::delete)),
-            )
-            // groups
-            .route("/groups", web::get().to(ep!(groups::list)))
-            .route("/groups", web::post().to(ep!(groups::create)))
-            .route("/groups/contents", web::get().to(ep!(groups::contents)))
-            .route("/groups/{id}", web::get().to(ep!(groups::get)))
-            .route("/groups/{id}", web::put().to(ep!(groups::update)))
-            .route("/groups/{id}", web::patch().to(ep!(groups::update)))
-            .route("/groups/{id}", web::delete().to(ep!(groups::trash)))
-            .route(
-                "/groups/{id}/contents",
-                web::get().to(ep!(groups::contents)),
-            )
-            .route("/groups/{id}/trash", web::post().to(ep!(groups::trash)))
-            .route("/groups/{id}/untrash", web::post().to(ep!(groups::untrash)))
-            // collections
-            .route("/collections", web::get().to(ep!(collections::list)))
-            .route("/collections", web::post().to(ep!(collections::create)))
-            .route("/collections/{id}", web::get().to(ep!(collections::get)))
-            .route("/collections/{id}", web::put().to(ep!(collections::update)))
-            .route(
-                "/collections/{id}",
-                web::patch().to(ep!(collections::update)),
-            )
-            .route(
-                "/collections/{id}",
-                web::delete().to(ep!(collections::trash)),
-            )
-            .route(
-                "/collections/{id}/trash",
-                web::post().to(ep!(collections::trash)),
-            )
-            .route(
-                "/collections/{id}/untrash",
-                web::post().to(ep!(collections::untrash)),
-            )
-            .route(
-                "/collections/{id}/versions",
-                web::get().to(ep!(collections::versions)),
-            )
-            // links
-            .route("/links", web::get().to(ep!(links::list)))
-            .route("/links", web::post().to(ep!(links::create)))
-            .route("/links/{id}", web::get().to(ep!(links::get)))
-            .route("/links/{id}", web::put().to(ep!(links::update)))
-            .route("/links/{id}", web::patch().to(ep!(links::update)))
-            .route("/links/{id}", web::delete().to(ep!(links::delete)))
+            .configure(user_routes)
+            .configure(token_routes)
+            .configure(group_routes)
+            .configure(collection_routes)
+            .configure(link_routes)
             .default_service(web::to(no_route)),
     );
 }
 
-// ---- helpers shared by the resource modules ----
-
-/// `params[name]` as an object (the `{"collection": {…}}` wrapper); `{}` when absent.
-pub fn body_obj(ctx: &Ctx, name: &str) -> Result<Obj, Error> {
-    match ctx.params.get(name) {
-        None | Some(Value::Null) => Ok(Obj::new()),
-        Some(Value::Object(m)) => Ok(m.clone()),
-        Some(other) => Err(Error::BadRequest(format!(
-            "{name} must be a JSON object, got {}",
-            short(other)
-        ))),
-    }
+fn user_routes(c: &mut web::ServiceConfig) {
+    c.route("/users", web::get().to(ep!(users::list)));
+    c.route("/users", web::post().to(ep!(users::create)));
+    c.route("/users/current", web::get().to(ep!(users::current)));
+    c.route("/users/{id}", web::get().to(ep!(users::get)));
+    c.route("/users/{id}", web::put().to(ep!(users::update)));
+    c.route("/users/{id}", web::patch().to(ep!(users::update)));
+    c.route("/users/{id}", web::delete().to(ep!(users::delete)));
 }
 
-pub fn short(v: &Value) -> String {
-    let mut s = v.to_string();
-    if s.len() > 80 {
-        let mut cut = 77;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push_str("...");
-    }
-    s
+fn token_routes(c: &mut web::ServiceConfig) {
+    c.route(
+        "/api_client_authorizations",
+        web::get().to(ep!(tokens::list)),
+    );
+    c.route(
+        "/api_client_authorizations",
+        web::post().to(ep!(tokens::create)),
+    );
+    c.route(
+        "/api_client_authorizations/current",
+        web::get().to(ep!(tokens::current)),
+    );
+    c.route(
+        "/api_client_authorizations/{id}",
+        web::get().to(ep!(tokens::get)),
+    );
+    c.route(
+        "/api_client_authorizations/{id}",
+        web::put().to(ep!(tokens::update)),
+    );
+    c.route(
+        "/api_client_authorizations/{id}",
+        web::patch().to(ep!(tokens::update)),
+    );
+    c.route(
+        "/api_client_authorizations/{id}",
+        web::delete().to(ep!(tokens::delete)),
+    );
 }
 
-/// Refuses attributes outside `writable` (ignoring read-only ones clients echo back).
-pub fn check_keys(o: &Obj, writable: &[&str], what: &str) -> Result<(), Error> {
-    const ECHOED: &[&str] = &[
-        "uuid",
-        "kind",
-        "etag",
-        "created_at",
-        "modified_at",
-        "modified_by_user_uuid",
-        "href",
-    ];
-    for k in o.keys() {
-        if !writable.contains(&k.as_str()) && !ECHOED.contains(&k.as_str()) {
-            return Err(Error::Unprocessable(format!(
-                "{what} has no writable attribute {k:?} (writable: {})",
-                writable.join(", ")
-            )));
-        }
-    }
-    Ok(())
+fn group_routes(c: &mut web::ServiceConfig) {
+    c.route("/groups", web::get().to(ep!(groups::list)));
+    c.route("/groups", web::post().to(ep!(groups::create)));
+    c.route("/groups/contents", web::get().to(ep!(contents::contents)));
+    c.route("/groups/{id}", web::get().to(ep!(groups::get)));
+    c.route("/groups/{id}", web::put().to(ep!(groups::update)));
+    c.route("/groups/{id}", web::patch().to(ep!(groups::update)));
+    c.route("/groups/{id}", web::delete().to(ep!(groups::trash)));
+    c.route(
+        "/groups/{id}/contents",
+        web::get().to(ep!(contents::contents)),
+    );
+    c.route("/groups/{id}/trash", web::post().to(ep!(groups::trash)));
+    c.route("/groups/{id}/untrash", web::post().to(ep!(groups::untrash)));
 }
 
-/// An optional string attribute: Ok(None) absent, Ok(Some(None)) null.
-pub fn opt_str(o: &Obj, k: &str, what: &str) -> Result<Option<Option<String>>, Error> {
-    match o.get(k) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-        Some(other) => Err(Error::Unprocessable(format!(
-            "{what}.{k} must be a string, got {}",
-            short(other)
-        ))),
-    }
+fn collection_routes(c: &mut web::ServiceConfig) {
+    c.route("/collections", web::get().to(ep!(collections::list)));
+    c.route("/collections", web::post().to(ep!(collections::create)));
+    c.route("/collections/{id}", web::get().to(ep!(collections::get)));
+    c.route("/collections/{id}", web::put().to(ep!(collections::update)));
+    c.route(
+        "/collections/{id}",
+        web::patch().to(ep!(collections::update)),
+    );
+    c.route(
+        "/collections/{id}",
+        web::delete().to(ep!(collections::trash)),
+    );
+    c.route(
+        "/collections/{id}/trash",
+        web::post().to(ep!(collections::trash)),
+    );
+    c.route(
+        "/collections/{id}/untrash",
+        web::post().to(ep!(collections::untrash)),
+    );
+    c.route(
+        "/collections/{id}/versions",
+        web::get().to(ep!(collections::versions)),
+    );
 }
 
-/// A timestamp attribute, normalized.
-pub fn opt_time(o: &Obj, k: &str, what: &str) -> Result<Option<Option<String>>, Error> {
-    match opt_str(o, k, what)? {
-        Some(Some(t)) => crate::time::normalize(&t)
-            .map(|t| Some(Some(t)))
-            .map_err(|e| Error::Unprocessable(format!("{what}.{k}: {e}"))),
-        other => Ok(other),
-    }
-}
-
-/// A name for a project or collection: no `/`, no NUL, at most 255 bytes.
-pub fn check_name(name: &str, what: &str) -> Result<(), Error> {
-    if name.contains('/') || name.contains('\0') {
-        return Err(Error::Unprocessable(format!(
-            "{what}.name {name:?} may not contain \"/\" or NUL (it becomes a directory name)"
-        )));
-    }
-    if name == "." || name == ".." {
-        return Err(Error::Unprocessable(format!(
-            "{what}.name may not be \".\" or \"..\""
-        )));
-    }
-    if name.len() > 255 {
-        return Err(Error::Unprocessable(format!(
-            "{what}.name is {} bytes long; the limit is 255",
-            name.len()
-        )));
-    }
-    Ok(())
+fn link_routes(c: &mut web::ServiceConfig) {
+    c.route("/links", web::get().to(ep!(links::list)));
+    c.route("/links", web::post().to(ep!(links::create)));
+    c.route("/links/{id}", web::get().to(ep!(links::get)));
+    c.route("/links/{id}", web::put().to(ep!(links::update)));
+    c.route("/links/{id}", web::patch().to(ep!(links::update)));
+    c.route("/links/{id}", web::delete().to(ep!(links::delete)));
 }
 
 #[cfg(test)]
@@ -499,35 +347,18 @@ mod tests {
             .with_writer(move || w.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let api = crate::testutil::mem_api();
-        let a = api.clone();
-        let app =
-            actix_web::test::init_service(actix_web::App::new().configure(move |c| a.configure(c)))
-                .await;
+        let core = Arc::new(crate::core::tests::mem_core());
+        let c2 = core.clone();
+        let app = actix_web::test::init_service(
+            actix_web::App::new().configure(move |c| configure(c2.clone(), c)),
+        )
+        .await;
         for path in ["/arvados/v1/config", "/arvados/v1/users/current", "/nope"] {
             let req = actix_web::test::TestRequest::get().uri(path).to_request();
             let _ = actix_web::test::call_service(&app, req).await;
         }
         let text = String::from_utf8_lossy(&out.0.lock()).to_string();
         assert!(!text.contains("api request"), "{text}");
-        assert!(api.core.metrics.render().contains("/arvados/v1/config"));
-    }
-
-    #[test]
-    fn params() {
-        let p = parse_params(
-            "filters=%5B%5B%22name%22%2C%22%3D%22%2C%22x%22%5D%5D&limit=5&name=123",
-            br#"{"collection": {"name": "n"}}"#,
-            "application/json",
-        )
-        .unwrap();
-        assert!(p["filters"].is_array());
-        assert_eq!(p["limit"], json!(5));
-        assert_eq!(p["name"], json!("123"));
-        assert_eq!(p["collection"]["name"], json!("n"));
-        assert!(parse_params("", b"[1]", "application/json").is_err());
-        assert!(parse_params("", b"{nope", "application/json").is_err());
-        let f = parse_params("", b"limit=3", "application/x-www-form-urlencoded").unwrap();
-        assert_eq!(f["limit"], json!(3));
+        assert!(core.metrics.render().contains("/arvados/v1/config"));
     }
 }

@@ -2,57 +2,42 @@
 //! a user or role to an object) and other link classes (tags and the like).
 
 use keep_format::UuidKind;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::db::{s, table_of, Obj};
-use crate::groups::check_owner_change;
-use crate::http::{body_obj, check_keys, opt_str, Ctx};
-use crate::list::ListParams;
+use crate::core::Core;
+use crate::db::Any;
+use crate::error::Error;
+use crate::params::{Ctx, LinkPatch};
 use crate::perm::{level_of_name, Perms, MANAGE, READ, WRITE};
-use crate::store::Table;
-use crate::{time, Core, Error};
-
-const WRITABLE: &[&str] = &[
-    "link_class",
-    "name",
-    "tail_uuid",
-    "head_uuid",
-    "properties",
-    "owner_uuid",
-];
+use crate::records::{Common, GroupClass, Link, Obj, Record};
+use crate::rules::check_owner_change;
 
 /// Checks a link's endpoints and the caller's right to make it.
-fn check(core: &Core, p: &Perms, l: &Obj) -> Result<(), Error> {
-    let class = s(l, "link_class");
-    let head = s(l, "head_uuid");
-    let tail = s(l, "tail_uuid");
-    if class.is_empty() {
+fn check(core: &Core, p: &Perms, l: &Link) -> Result<(), Error> {
+    let head = &l.head_uuid;
+    if l.link_class.is_empty() {
         return Err(Error::Unprocessable(
             "link.link_class is required (e.g. \"permission\")".into(),
         ));
     }
-    let head_exists = match table_of(head) {
-        Some(Table::Users) | Some(Table::Groups) | Some(Table::Collections) => {
-            core.db.get(head)?.is_some()
-        }
-        _ => false,
-    };
+    let head_exists = matches!(
+        UuidKind::of(head),
+        Some(UuidKind::User | UuidKind::Group | UuidKind::Collection)
+    ) && core.db.exists(head)?;
     if !head_exists || p.level(head)? < READ {
         return Err(Error::not_found("link.head_uuid", head));
     }
-    if class == "permission" {
-        if level_of_name(s(l, "name")).is_none() {
+    if l.is_permission() {
+        if level_of_name(l.name_str()).is_none() {
             return Err(Error::Unprocessable(format!(
                 "a permission link's name must be can_read, can_write or can_manage, not {:?}",
-                s(l, "name")
+                l.name_str()
             )));
         }
-        let tail_ok = match table_of(tail) {
-            Some(Table::Users) => core.db.get(tail)?.is_some(),
-            Some(Table::Groups) => core
-                .db
-                .get(tail)?
-                .is_some_and(|g| s(&g, "group_class") == "role"),
+        let tail = l.tail_str();
+        let tail_ok = match core.db.get_any(tail)? {
+            Some(Any::User(_)) => true,
+            Some(Any::Group(g)) => g.group_class == GroupClass::Role,
             _ => false,
         };
         if !tail_ok {
@@ -73,32 +58,38 @@ fn check(core: &Core, p: &Perms, l: &Obj) -> Result<(), Error> {
     Ok(())
 }
 
-fn apply(l: &mut Obj, patch: &Obj) -> Result<(), Error> {
-    for k in ["link_class", "name", "tail_uuid", "head_uuid"] {
-        if let Some(v) = opt_str(patch, k, "link")? {
-            l.insert(k.into(), json!(v.unwrap_or_default()));
-        }
+fn apply(l: &mut Link, patch: LinkPatch) {
+    if let Some(v) = patch.link_class {
+        l.link_class = v;
     }
-    match patch.get("properties") {
-        None => {}
-        Some(Value::Object(m)) => {
-            l.insert("properties".into(), Value::Object(m.clone()));
-        }
-        Some(Value::Null) => {
-            l.insert("properties".into(), json!({}));
-        }
-        Some(_) => {
-            return Err(Error::Unprocessable(
-                "link.properties must be an object".into(),
-            ))
-        }
+    if let Some(v) = patch.name {
+        l.name = Some(v);
     }
-    Ok(())
+    if let Some(v) = patch.tail_uuid {
+        l.tail_uuid = Some(v);
+    }
+    if let Some(v) = patch.head_uuid {
+        l.head_uuid = v;
+    }
+    if let Some(v) = patch.properties {
+        l.properties = v;
+    }
+}
+
+/// A new link record (not yet written).
+pub fn new_link(uuid: &str, by: &str, class: &str, name: &str, tail: &str, head: &str) -> Link {
+    Link {
+        common: Common::new(uuid, by, by),
+        link_class: class.to_string(),
+        name: Some(name.to_string()),
+        tail_uuid: Some(tail.to_string()),
+        head_uuid: head.to_string(),
+        properties: Obj::new(),
+    }
 }
 
 pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let patch = body_obj(ctx, "link")?;
-    check_keys(&patch, WRITABLE, "link")?;
+    let patch = LinkPatch::parse(&ctx.params.object("link")?)?;
     if ctx.caller.anonymous {
         return Err(Error::Forbidden(
             "the anonymous user may not create anything".into(),
@@ -107,24 +98,25 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let uuid = core.new_uuid(UuidKind::Link)?;
-    let mut l = core.new_record(&uuid, &ctx.caller.user_uuid, &ctx.caller.user_uuid);
-    l.insert("properties".into(), json!({}));
-    apply(&mut l, &patch)?;
+    let me = &ctx.caller.user_uuid;
+    let mut l = Link {
+        common: Common::new(&uuid, me, me),
+        link_class: String::new(),
+        name: None,
+        tail_uuid: None,
+        head_uuid: String::new(),
+        properties: Obj::new(),
+    };
+    apply(&mut l, patch);
     check(core, &p, &l)?;
-    core.touch(&mut l, &ctx.caller.user_uuid, &time::now());
-    let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Links, None, Some(&l))?;
-    core.db.store.write(ops)?;
-    Ok(Value::Object(l))
+    l.touch(me);
+    core.db.put(None, &l)?;
+    Ok(Value::Object(l.to_obj()))
 }
 
-fn load(core: &Core, p: &Perms, uuid: &str) -> Result<(Obj, u8), Error> {
-    let l = match table_of(uuid) {
-        Some(Table::Links) => core.db.get(uuid)?,
-        _ => None,
-    };
-    if let Some(l) = l {
-        let lvl = p.level_obj(&l)?;
+fn load(core: &Core, p: &Perms, uuid: &str) -> Result<(Link, u8), Error> {
+    if let Some(l) = core.db.get::<Link>(uuid)? {
+        let lvl = p.level_link(&l)?;
         if lvl >= READ {
             return Ok((l, lvl));
         }
@@ -134,84 +126,69 @@ fn load(core: &Core, p: &Perms, uuid: &str) -> Result<(Obj, u8), Error> {
 
 pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let p = Perms::new(core, &ctx.caller)?;
-    load(core, &p, &ctx.id).map(|(l, _)| Value::Object(l))
+    load(core, &p, &ctx.id).map(|(l, _)| Value::Object(l.to_obj()))
 }
 
 pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let lp = ListParams::parse(&ctx.params)?;
+    let lp = ctx.params.list()?;
     let p = Perms::new(core, &ctx.caller)?;
-    let eq = |attr: &str| {
-        lp.filters
-            .iter()
-            .find(|f| f.op == "=" && f.attr == attr)
-            .and_then(|f| f.val.as_str().map(str::to_string))
-    };
-    let recs: Vec<Obj> = if let Some(h) = eq("head_uuid") {
-        let mut v = Vec::new();
-        for u in core.db.links_by_head(&h)? {
-            v.extend(core.db.get(&u)?);
-        }
-        v
-    } else if let Some(t) = eq("tail_uuid") {
-        let mut v = Vec::new();
-        for u in core.db.links_by_tail(&t)? {
-            v.extend(core.db.get(&u)?);
-        }
-        v
+    let recs = if let Some(h) = lp.eq("head_uuid") {
+        core.db.links_by_head(&h)?
+    } else if let Some(t) = lp.eq("tail_uuid") {
+        core.db.links_by_tail(&t)?
     } else {
-        core.db.all(Table::Links)?
+        core.db.all::<Link>()?
     };
     let mut items = Vec::new();
     for l in recs {
-        if p.level_obj(&l)? >= READ && crate::list::matches(&lp.filters, &l) {
-            items.push(l);
+        if p.level_link(&l)? < READ {
+            continue;
+        }
+        let o = l.to_obj();
+        if crate::list::matches(&lp.filters, &o) {
+            items.push(o);
         }
     }
     lp.page(items, "arvados#linkList", Ok)
 }
 
 pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let patch = body_obj(ctx, "link")?;
-    check_keys(&patch, WRITABLE, "link")?;
+    let patch = LinkPatch::parse(&ctx.params.object("link")?)?;
     let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let (cur, lvl) = load(core, &p, &ctx.id)?;
-    if lvl < MANAGE && s(&cur, "owner_uuid") != ctx.caller.user_uuid {
+    if lvl < MANAGE && cur.owner() != ctx.caller.user_uuid {
         return Err(Error::Forbidden(format!(
             "you may not change link {} (you need can_manage on its head)",
             ctx.id
         )));
     }
     let mut l = cur.clone();
-    apply(&mut l, &patch)?;
-    if let Some(o) = patch.get("owner_uuid").and_then(Value::as_str) {
-        if o != s(&cur, "owner_uuid") {
-            check_owner_change(core, &p, &ctx.id, s(&cur, "owner_uuid"), o)?;
-            l.insert("owner_uuid".into(), json!(o));
-        }
+    let new_owner = patch.owner_uuid.clone();
+    apply(&mut l, patch);
+    if let Some(o) = new_owner.filter(|o| o != cur.owner()) {
+        check_owner_change(core, &p, &ctx.id, cur.owner(), &o)?;
+        l.common.owner_uuid = o;
     }
     check(core, &p, &l)?;
-    core.touch(&mut l, &ctx.caller.user_uuid, &time::now());
-    let mut ops = Vec::new();
-    core.db
-        .stage(&mut ops, Table::Links, Some(&cur), Some(&l))?;
-    core.db.store.write(ops)?;
-    Ok(Value::Object(l))
+    l.touch(&ctx.caller.user_uuid);
+    core.db.put(Some(&cur), &l)?;
+    Ok(Value::Object(l.to_obj()))
 }
 
 pub fn delete(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let (cur, lvl) = load(core, &p, &ctx.id)?;
-    let own_membership = s(&cur, "tail_uuid") == ctx.caller.user_uuid;
-    if lvl < MANAGE && s(&cur, "owner_uuid") != ctx.caller.user_uuid && !own_membership {
+    let own_membership = cur.tail_str() == ctx.caller.user_uuid;
+    if lvl < MANAGE && cur.owner() != ctx.caller.user_uuid && !own_membership {
         return Err(Error::Forbidden(format!(
             "you may not delete link {} (you need can_manage on its head)",
             ctx.id
         )));
     }
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Links, Some(&cur), None)?;
+    core.db.stage(&mut ops, Some(&cur), None)?;
     core.db.store.write(ops)?;
-    Ok(Value::Object(cur))
+    Ok(Value::Object(cur.to_obj()))
 }

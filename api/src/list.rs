@@ -5,8 +5,12 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Value};
 
-use crate::db::{kind_of, Obj};
-use crate::Error;
+use crate::error::{short, Error};
+use crate::limits::{
+    ATTR_MAX, FILTERS_MAX, FILTER_STRING_MAX, FILTER_VALUES_MAX, FILTER_VALUE_DEPTH_MAX,
+    JSON_DEPTH_MAX, ORDER_MAX, PATTERN_MAX, SELECT_MAX,
+};
+use crate::records::{kind_of, Obj};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
@@ -22,12 +26,95 @@ const OPS: &[&str] = &[
     "=", "!=", "<", "<=", ">", ">=", "like", "ilike", "in", "not in", "is_a", "exists",
 ];
 
+/// Parses JSON text given as a parameter's value; a text nested too deep is refused
+/// naming the limit.
+fn parse_json_text(text: &str) -> Result<Value, String> {
+    serde_json::from_str::<Value>(text).map_err(|e| {
+        if e.to_string().contains("recursion limit") {
+            format!("nested deeper than {JSON_DEPTH_MAX} levels (the limit on JSON nesting)")
+        } else {
+            format!("not JSON ({e})")
+        }
+    })
+}
+
+/// An attribute name as `filters`, `order` and `select` take it: at most [`ATTR_MAX`]
+/// bytes, no control characters.
+fn check_attr(attr: &str) -> Result<(), String> {
+    if attr.len() > ATTR_MAX {
+        return Err(format!(
+            "attribute names are at most {ATTR_MAX} bytes (the limit on attribute names); this one is {}",
+            attr.len()
+        ));
+    }
+    if attr.chars().any(char::is_control) {
+        return Err(format!(
+            "attribute {attr:?} has a control character (attribute names may not)"
+        ));
+    }
+    Ok(())
+}
+
+/// The nesting of a value (a scalar is 0), counted up to `max + 1`.
+fn depth(v: &Value, max: usize) -> usize {
+    if max == 0 {
+        return usize::from(v.is_array() || v.is_object());
+    }
+    match v {
+        Value::Array(a) => 1 + a.iter().map(|x| depth(x, max - 1)).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(|x| depth(x, max - 1)).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A filter's value within the limits on lists, strings and nesting.
+fn check_value(op: &str, val: &Value) -> Result<(), String> {
+    if depth(val, FILTER_VALUE_DEPTH_MAX) > FILTER_VALUE_DEPTH_MAX {
+        return Err(format!(
+            "the value of a filter may nest at most {FILTER_VALUE_DEPTH_MAX} levels (the limit on filter values)"
+        ));
+    }
+    if let Value::Array(a) = val {
+        if a.len() > FILTER_VALUES_MAX {
+            return Err(format!(
+                "a filter's list holds at most {FILTER_VALUES_MAX} values (the limit on filter lists); this one has {}",
+                a.len()
+            ));
+        }
+    }
+    let mut long = None;
+    let mut walk = vec![val];
+    while let Some(v) = walk.pop() {
+        match v {
+            Value::String(s) if s.len() > FILTER_STRING_MAX => long = Some(s.len()),
+            Value::Array(a) => walk.extend(a),
+            Value::Object(m) => walk.extend(m.values()),
+            _ => {}
+        }
+    }
+    if let Some(n) = long {
+        return Err(format!(
+            "strings in a filter are at most {FILTER_STRING_MAX} bytes (the limit on filter strings); one is {n}"
+        ));
+    }
+    if matches!(op, "like" | "ilike")
+        && val
+            .as_str()
+            .is_some_and(|p| p.chars().count() > PATTERN_MAX)
+    {
+        return Err(format!(
+            "a {op:?} pattern is at most {PATTERN_MAX} characters (the limit on patterns)"
+        ));
+    }
+    Ok(())
+}
+
 pub fn parse_filters(v: &Value, what: &str) -> Result<Vec<Filter>, Error> {
     let bad = |why: String| Error::Unprocessable(format!("{what}: {why}"));
     let v = match v {
         Value::Null => return Ok(vec![]),
-        Value::String(s) => serde_json::from_str::<Value>(s)
-            .map_err(|e| bad(format!("not JSON ({e}); write [[\"attr\",\"op\",value],…]")))?,
+        Value::String(s) => parse_json_text(s)
+            .map_err(|e| bad(format!("{e}; write [[\"attr\",\"op\",value],…]")))?,
         other => other.clone(),
     };
     let arr = v
@@ -39,47 +126,51 @@ pub fn parse_filters(v: &Value, what: &str) -> Result<Vec<Filter>, Error> {
     } else {
         arr.iter().collect()
     };
-    let mut out = Vec::new();
-    for t in triples {
-        let t = t
-            .as_array()
-            .filter(|t| t.len() == 3)
-            .ok_or_else(|| bad(format!("{t} is not an [attr, op, value] triple")))?;
-        let attr = t[0]
-            .as_str()
-            .ok_or_else(|| bad(format!("attribute {} is not a string", t[0])))?;
-        let op = t[1]
-            .as_str()
-            .ok_or_else(|| bad(format!("operator {} is not a string", t[1])))?
-            .to_lowercase();
-        if !OPS.contains(&op.as_str()) {
-            return Err(bad(format!(
-                "operator {op:?} is not one of {}",
-                OPS.join(", ")
-            )));
-        }
-        let val = t[2].clone();
-        match op.as_str() {
-            "in" | "not in" if !val.is_array() => {
-                return Err(bad(format!("{op:?} needs a list value, got {val}")))
-            }
-            "like" | "ilike" if !val.is_string() => {
-                return Err(bad(format!("{op:?} needs a string pattern, got {val}")))
-            }
-            "is_a" if !(val.is_string() || val.is_array()) => {
-                return Err(bad(format!(
-                    "\"is_a\" needs a kind like \"arvados#collection\", got {val}"
-                )))
-            }
-            _ => {}
-        }
-        out.push(Filter {
-            attr: attr.to_string(),
-            op,
-            val,
-        });
+    if triples.len() > FILTERS_MAX {
+        return Err(bad(format!(
+            "at most {FILTERS_MAX} filters (the limit on filters); got {}",
+            triples.len()
+        )));
     }
-    Ok(out)
+    triples
+        .into_iter()
+        .map(|t| parse_triple(t).map_err(bad))
+        .collect()
+}
+
+/// One `[attr, op, value]` filter.
+fn parse_triple(t: &Value) -> Result<Filter, String> {
+    let t = t
+        .as_array()
+        .filter(|t| t.len() == 3)
+        .ok_or_else(|| format!("{} is not an [attr, op, value] triple", short(t)))?;
+    let attr = t[0]
+        .as_str()
+        .ok_or_else(|| format!("attribute {} is not a string", short(&t[0])))?;
+    check_attr(attr)?;
+    let op = t[1]
+        .as_str()
+        .map(str::to_lowercase)
+        .filter(|op| OPS.contains(&op.as_str()))
+        .ok_or_else(|| format!("operator {} is not one of {}", short(&t[1]), OPS.join(", ")))?;
+    let val = t[2].clone();
+    let want = match op.as_str() {
+        "in" | "not in" if !val.is_array() => Some("a list value"),
+        "like" | "ilike" if !val.is_string() => Some("a string pattern"),
+        "is_a" if !(val.is_string() || val.is_array()) => {
+            Some("a kind like \"arvados#collection\"")
+        }
+        _ => None,
+    };
+    if let Some(want) = want {
+        return Err(format!("{op:?} needs {want}, got {}", short(&val)));
+    }
+    check_value(&op, &val)?;
+    Ok(Filter {
+        attr: attr.to_string(),
+        op,
+        val,
+    })
 }
 
 /// The table prefix (`collections.`) a kind answers to.
@@ -260,18 +351,18 @@ pub struct ListParams {
 }
 
 fn as_usize(v: &Value, what: &str) -> Result<Option<usize>, Error> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Number(n) => n.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
-            Error::BadRequest(format!("{what} must be a non-negative integer, got {n}"))
-        }),
-        Value::String(s) => s.parse::<usize>().map(Some).map_err(|_| {
-            Error::BadRequest(format!("{what} must be a non-negative integer, got {s:?}"))
-        }),
-        other => Err(Error::BadRequest(format!(
-            "{what} must be a non-negative integer, got {other}"
-        ))),
-    }
+    let n = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+        Value::String(s) => s.parse::<usize>().ok(),
+        _ => None,
+    };
+    n.map(Some).ok_or_else(|| {
+        Error::BadRequest(format!(
+            "{what} must be a non-negative integer, got {}",
+            short(v)
+        ))
+    })
 }
 
 pub fn truthy(v: Option<&Value>) -> bool {
@@ -283,20 +374,39 @@ pub fn truthy(v: Option<&Value>) -> bool {
     }
 }
 
-fn string_list(v: &Value, what: &str) -> Result<Vec<String>, Error> {
+/// `order` and `select`: a JSON list of strings, or a comma-separated text; at most
+/// `max` items, each within the limits on attribute names.
+fn string_list(v: &Value, what: &str, max: usize) -> Result<Vec<String>, Error> {
+    let bad = |why: String| Error::BadRequest(format!("{what}: {why}"));
     let v = match v {
-        Value::String(s) if s.trim_start().starts_with('[') => serde_json::from_str(s)
-            .map_err(|e| Error::BadRequest(format!("{what}: not JSON: {e}")))?,
+        Value::String(s) if s.trim_start().starts_with('[') => parse_json_text(s).map_err(bad)?,
         Value::String(s) => json!(s.split(',').map(str::trim).collect::<Vec<_>>()),
         other => other.clone(),
     };
-    v.as_array()
-        .ok_or_else(|| Error::BadRequest(format!("{what} must be a list of strings")))?
+    let items = v
+        .as_array()
+        .ok_or_else(|| Error::BadRequest(format!("{what} must be a list of strings")))?;
+    if items.len() > max {
+        return Err(bad(format!(
+            "at most {max} items (the limit on {what}); got {}",
+            items.len()
+        )));
+    }
+    items
         .iter()
         .map(|x| {
-            x.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| Error::BadRequest(format!("{what}: {x} is not a string")))
+            let s = x
+                .as_str()
+                .ok_or_else(|| bad(format!("{} is not a string", short(x))))?;
+            // an order term is an attribute and a direction
+            check_attr(s.split_whitespace().next().unwrap_or("")).map_err(bad)?;
+            if s.len() > ATTR_MAX + 8 {
+                return Err(bad(format!(
+                    "{:?}... is longer than an attribute name and a direction",
+                    s.chars().take(40).collect::<String>()
+                )));
+            }
+            Ok(s.to_string())
         })
         .collect()
 }
@@ -311,7 +421,7 @@ impl ListParams {
         let offset = as_usize(p.get("offset").unwrap_or(&null), "offset")?.unwrap_or(0);
         let mut order = Vec::new();
         if let Some(o) = p.get("order").filter(|v| !v.is_null()) {
-            for item in string_list(o, "order")? {
+            for item in string_list(o, "order", ORDER_MAX)? {
                 let mut words = item.split_whitespace();
                 let Some(attr) = words.next() else { continue };
                 let asc = match words.next().map(|w| w.to_lowercase()) {
@@ -333,7 +443,7 @@ impl ListParams {
         }
         order.push(("uuid".into(), true));
         let select = match p.get("select").filter(|v| !v.is_null()) {
-            Some(v) => Some(string_list(v, "select")?),
+            Some(v) => Some(string_list(v, "select", SELECT_MAX)?),
             None => None,
         };
         let count = match p.get("count").and_then(Value::as_str) {
@@ -341,7 +451,8 @@ impl ListParams {
             Some("none") => false,
             Some(other) => {
                 return Err(Error::BadRequest(format!(
-                    "count {other:?} is not \"exact\" or \"none\""
+                    "count {} is not \"exact\" or \"none\"",
+                    short(&Value::from(other))
                 )))
             }
         };
@@ -376,6 +487,15 @@ impl ListParams {
             }
             Ordering::Equal
         });
+    }
+
+    /// The value of the first `[attr, "=", "<string>"]` filter (a type prefix allowed):
+    /// what a list can use an index for.
+    pub fn eq(&self, attr: &str) -> Option<String> {
+        self.filters
+            .iter()
+            .find(|f| f.op == "=" && split_attr(&f.attr).1 == attr)
+            .and_then(|f| f.val.as_str().map(str::to_string))
     }
 
     /// Whether `attr` is to be returned.
@@ -501,5 +621,52 @@ mod tests {
         assert_eq!(out["items"][0], json!({"kind": "k", "name": "n2"}));
         assert!(ListParams::parse(&obj(json!({"limit": -1}))).is_err());
         assert!(ListParams::parse(&obj(json!({"order": "name sideways"}))).is_err());
+    }
+
+    /// Issue 11 item 2: oversized, deeply nested and control-character inputs are
+    /// refused with a message naming the limit, before any matching is done.
+    #[test]
+    fn bounds_name_their_limit() {
+        let err = |v: Value| parse_filters(&v, "filters").unwrap_err().to_string();
+        let many: Vec<Value> = (0..FILTERS_MAX + 1)
+            .map(|i| json!(["name", "=", i.to_string()]))
+            .collect();
+        assert!(err(json!(many)).contains("limit on filters"));
+        let big = "x".repeat(1 << 20);
+        assert!(err(json!([["name", "=", big]])).contains("limit on filter strings"));
+        assert!(err(json!([[big, "=", "x"]])).contains("limit on attribute names"));
+        assert!(err(json!([["na\u{1}me", "=", "x"]])).contains("control character"));
+        assert!(err(json!([["name", "like", "%".repeat(PATTERN_MAX + 1)]]))
+            .contains("limit on patterns"));
+        let list: Vec<usize> = (0..FILTER_VALUES_MAX + 1).collect();
+        assert!(err(json!([["file_count", "in", list]])).contains("limit on filter lists"));
+        assert!(err(json!([["name", "=", [[[[["x"]]]]]]])).contains("limit on filter values"));
+        // nested past serde_json's bound, as the query string gives it
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(err(json!(deep)).contains("limit on JSON nesting"));
+        let order = |v: Value| {
+            ListParams::parse(&obj(json!({ "order": v })))
+                .unwrap_err()
+                .to_string()
+        };
+        let terms: Vec<String> = (0..ORDER_MAX + 1).map(|i| format!("a{i}")).collect();
+        assert!(order(json!(terms)).contains("limit on order"));
+        assert!(order(json!("na\u{7}me asc")).contains("control character"));
+        assert!(order(json!(format!("[{}]", "[".repeat(1000)))).contains("JSON nesting"));
+        let sel: Vec<String> = (0..SELECT_MAX + 1).map(|i| format!("a{i}")).collect();
+        let e = ListParams::parse(&obj(json!({ "select": sel })))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("limit on select"), "{e}");
+        let e = ListParams::parse(&obj(json!({ "offset": "9".repeat(1 << 20) })))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("non-negative integer") && e.len() < 200, "{e}");
+        // within the limits all is well
+        assert!(parse_filters(&json!([["name", "in", ["a", "b"]]]), "filters").is_ok());
+        assert!(ListParams::parse(&obj(
+            json!({"order": ["name asc", "uuid"], "select": ["name"]})
+        ))
+        .is_ok());
     }
 }

@@ -14,8 +14,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::auth::Caller;
-use crate::db::{b, s, Obj};
-use crate::{Core, Error};
+use crate::core::Core;
+use crate::db::Any;
+use crate::error::Error;
+use crate::records::{Group, GroupClass, Link, Record};
 
 pub const NONE: u8 = 0;
 pub const READ: u8 = 1;
@@ -62,30 +64,24 @@ impl<'a> Perms<'a> {
             let mut queue = vec![caller.user_uuid.clone()];
             while let Some(x) = queue.pop() {
                 let lvl = principals.get(&x).copied().unwrap_or(NONE);
-                for lu in core.db.links_by_tail(&x)? {
-                    let Some(link) = core.db.get(&lu)? else {
-                        continue;
-                    };
-                    if s(&link, "link_class") != "permission" {
+                for link in core.db.links_by_tail(&x)? {
+                    if !link.is_permission() {
                         continue;
                     }
-                    let head = s(&link, "head_uuid");
-                    let Some(l) = level_of_name(s(&link, "name")) else {
+                    let Some(l) = level_of_name(link.name_str()) else {
                         continue;
                     };
-                    if crate::db::table_of(head) != Some(crate::store::Table::Groups) {
-                        continue;
-                    }
-                    let Some(g) = core.db.get(head)? else {
+                    let head = &link.head_uuid;
+                    let Some(g) = core.db.get::<Group>(head)? else {
                         continue;
                     };
-                    if s(&g, "group_class") != "role" || b(&g, "is_trashed") {
+                    if g.group_class != GroupClass::Role || g.trash.is_trashed {
                         continue;
                     }
                     let l = l.min(lvl);
                     if principals.get(head).copied().unwrap_or(NONE) < l {
-                        principals.insert(head.to_string(), l);
-                        queue.push(head.to_string());
+                        principals.insert(head.clone(), l);
+                        queue.push(head.clone());
                     }
                 }
             }
@@ -94,24 +90,18 @@ impl<'a> Perms<'a> {
         Ok(p)
     }
 
+    /// The object's parent in the ownership tree (its owner; for a past collection
+    /// version, its collection) and whether it is trashed itself.
     fn node(&self, uuid: &str) -> Result<Option<(String, bool)>, Error> {
         if let Some(n) = self.nodes.borrow().get(uuid) {
             return Ok(n.clone());
         }
-        let rec = match self.core.db.get(uuid)? {
-            Some(r) => Some(r),
-            None if uuid.get(6..11) == Some("4zz18") => {
-                self.core.db.get_in(crate::store::Table::Versions, uuid)?
-            }
-            None => None,
-        };
-        let n = rec.map(|r| {
+        let n = self.core.db.get_any(uuid)?.map(|r| match r {
             // a past version is governed by its collection
-            let up = match r.get("current_version_uuid").and_then(|v| v.as_str()) {
-                Some(c) if c != uuid => c.to_string(),
-                _ => s(&r, "owner_uuid").to_string(),
-            };
-            (up, b(&r, "is_trashed") || trash_due(&r))
+            Any::Collection(c) if !c.is_current() => (c.current_version_uuid, c.trash.now()),
+            Any::Collection(c) => (c.common.owner_uuid, c.trash.now()),
+            Any::Group(g) => (g.common.owner_uuid, g.trash.now()),
+            other => (other.owner().to_string(), false),
         });
         self.nodes.borrow_mut().insert(uuid.to_string(), n.clone());
         Ok(n)
@@ -132,16 +122,13 @@ impl<'a> Perms<'a> {
         }
         let mut best = self.principals.get(uuid).copied().unwrap_or(NONE);
         if best < MANAGE {
-            for lu in self.core.db.links_by_head(uuid)? {
-                let Some(link) = self.core.db.get(&lu)? else {
-                    continue;
-                };
-                if s(&link, "link_class") != "permission" {
+            for link in self.core.db.links_by_head(uuid)? {
+                if !link.is_permission() {
                     continue;
                 }
                 if let (Some(pl), Some(l)) = (
-                    self.principals.get(s(&link, "tail_uuid")),
-                    level_of_name(s(&link, "name")),
+                    self.principals.get(link.tail_str()),
+                    level_of_name(link.name_str()),
                 ) {
                     best = best.max(l.min(*pl));
                 }
@@ -158,36 +145,27 @@ impl<'a> Perms<'a> {
         Ok(best)
     }
 
-    /// The caller's level on a record of any kind.
-    pub fn level_obj(&self, o: &Obj) -> Result<u8, Error> {
+    /// The caller's level on a link: managers of its head manage it; its tail (a
+    /// principal of the caller's) and its owner read it; so does a reader of the head
+    /// for links other than permissions.
+    pub fn level_link(&self, l: &Link) -> Result<u8, Error> {
         if self.admin {
             return Ok(MANAGE);
         }
-        let uuid = s(o, "uuid");
-        match uuid.get(6..11) {
-            Some("gj3su") => Ok(if s(o, "owner_uuid") == self.user {
-                MANAGE
-            } else {
-                NONE
-            }),
-            Some("o0j2j") => {
-                let head = self.level(s(o, "head_uuid"))?;
-                if head >= MANAGE {
-                    return Ok(MANAGE);
-                }
-                let tail = s(o, "tail_uuid");
-                if (self.principals.contains_key(tail) && tail != self.core.public_group)
-                    || s(o, "owner_uuid") == self.user
-                {
-                    return Ok(READ);
-                }
-                if s(o, "link_class") != "permission" && head >= READ {
-                    return Ok(READ);
-                }
-                Ok(NONE)
-            }
-            _ => self.level(uuid),
+        let head = self.level(&l.head_uuid)?;
+        if head >= MANAGE {
+            return Ok(MANAGE);
         }
+        let tail = l.tail_str();
+        if (self.principals.contains_key(tail) && tail != self.core.public_group)
+            || l.owner() == self.user
+        {
+            return Ok(READ);
+        }
+        if !l.is_permission() && head >= READ {
+            return Ok(READ);
+        }
+        Ok(NONE)
     }
 
     /// True when the object or a project above it is in the trash.
@@ -223,13 +201,5 @@ impl<'a> Perms<'a> {
             }
         }
         Ok(true)
-    }
-}
-
-/// A record whose `trash_at` has passed counts as trashed.
-pub fn trash_due(o: &Obj) -> bool {
-    match o.get("trash_at").and_then(|v| v.as_str()) {
-        Some(t) => t <= crate::time::now().as_str(),
-        None => false,
     }
 }

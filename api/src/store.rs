@@ -8,7 +8,7 @@ use std::path::Path;
 
 use parking_lot::RwLock;
 
-use crate::Error;
+use crate::error::Error;
 
 /// One column family. Records are keyed by UUID; index tables hold composite keys
 /// (`part\0part`) with small values.
@@ -62,6 +62,11 @@ impl Table {
         Table::IdxVersion,
     ];
 
+    /// The table whose column family is named `name`.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Table::Meta => "meta",
@@ -105,44 +110,140 @@ pub trait Store: Send + Sync + 'static {
     fn write(&self, ops: Vec<Op>) -> Result<(), Error>;
 }
 
+/// What bounds RocksDB's memory and disk use: one LRU block cache shared by every
+/// column family, one budget for all memtables (a `WriteBufferManager`), and a bound on
+/// the write-ahead log. Without the last, a write-heavy load grew the WAL to 970 MB:
+/// with 15 column families, a WAL file lives until every family with data in it is
+/// flushed, and RocksDB's default bound is 4 × the memtables of all families (~7.5 GB).
+/// doc/api.md ("Storage") documents the defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Capacity of the block cache that every column family shares. Default 64 MiB.
+    pub block_cache_bytes: usize,
+    /// The memory all memtables may take together; past it the largest are flushed
+    /// (and writes stall rather than grow it). Each family's memtable is at most a
+    /// quarter of it. Default 64 MiB.
+    pub write_buffer_bytes: usize,
+    /// When the WAL files add up to more than this, RocksDB flushes the column
+    /// families that keep the oldest ones alive, so they can go. Default 128 MiB.
+    pub max_wal_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            block_cache_bytes: 64 << 20,
+            write_buffer_bytes: 64 << 20,
+            max_wal_bytes: 128 << 20,
+        }
+    }
+}
+
 /// The RocksDB backend: one column family per [`Table`], LZ4-compressed, every batch
-/// written through the WAL (and synced when `sync` is set) before it is acknowledged.
+/// written through the WAL (and synced when `sync` is set) before it is acknowledged;
+/// memory and WAL bounded by [`StoreOptions`].
 pub struct RocksStore {
     db: rocksdb::DB,
     sync: bool,
+    cache: rocksdb::Cache,
+    write_buffers: rocksdb::WriteBufferManager,
 }
 
 fn store_err(what: &str, e: rocksdb::Error) -> Error {
-    Error::Store(format!("{what}: {e}"))
+    Error::Store {
+        what: what.to_string(),
+        source: e,
+    }
+}
+
+/// A composite index key: `a\0b`.
+pub fn key2(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+/// The prefix of every composite key whose first part is `a`: `a\0`.
+pub fn prefix1(a: &str) -> Vec<u8> {
+    let mut k = a.as_bytes().to_vec();
+    k.push(0);
+    k
 }
 
 impl RocksStore {
+    /// Opens with the default [`StoreOptions`].
     pub fn open(path: &Path, sync: bool) -> Result<RocksStore, Error> {
-        let mut opts = rocksdb::Options::default();
+        RocksStore::open_with(path, sync, &StoreOptions::default())
+    }
+
+    pub fn open_with(path: &Path, sync: bool, so: &StoreOptions) -> Result<RocksStore, Error> {
+        let cache = rocksdb::Cache::new_lru_cache(so.block_cache_bytes);
+        let write_buffers =
+            rocksdb::WriteBufferManager::new_write_buffer_manager(so.write_buffer_bytes, true);
+        let family = || {
+            let mut o = rocksdb::Options::default();
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            let mut table = rocksdb::BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            o.set_block_based_table_factory(&table);
+            o.set_write_buffer_size((so.write_buffer_bytes / 4).max(64 << 10));
+            o
+        };
+        let mut opts = family();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        opts.set_write_buffer_manager(&write_buffers);
+        opts.set_max_total_wal_size(so.max_wal_bytes);
         let cfs: Vec<rocksdb::ColumnFamilyDescriptor> = Table::ALL
             .iter()
-            .map(|t| {
-                let mut o = rocksdb::Options::default();
-                o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-                rocksdb::ColumnFamilyDescriptor::new(t.name(), o)
-            })
+            .map(|t| rocksdb::ColumnFamilyDescriptor::new(t.name(), family()))
             .collect();
         let db = rocksdb::DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
-            Error::Store(format!(
-                "cannot open the metadata database at {}: {e} (is another keep server using it?)",
-                path.display()
-            ))
+            store_err(
+                &format!(
+                    "cannot open the metadata database at {} (is another keep server using it?)",
+                    path.display()
+                ),
+                e,
+            )
         })?;
-        Ok(RocksStore { db, sync })
+        Ok(RocksStore {
+            db,
+            sync,
+            cache,
+            write_buffers,
+        })
     }
 
     fn cf(&self, t: Table) -> Result<&rocksdb::ColumnFamily, Error> {
         self.db
             .cf_handle(t.name())
-            .ok_or_else(|| Error::Store(format!("column family {} is missing", t.name())))
+            .ok_or_else(|| Error::StoreFormat(format!("column family {} is missing", t.name())))
+    }
+
+    /// Bytes the shared block cache holds now, and its capacity.
+    pub fn block_cache_usage(&self) -> (usize, usize) {
+        let cap = self
+            .db
+            .cf_handle(Table::Meta.name())
+            .and_then(|cf| {
+                self.db
+                    .property_int_value_cf(cf, rocksdb::properties::BLOCK_CACHE_CAPACITY)
+                    .ok()
+                    .flatten()
+            })
+            .unwrap_or(0) as usize;
+        (self.cache.get_usage(), cap)
+    }
+
+    /// Bytes all memtables take now, and their budget.
+    pub fn write_buffer_usage(&self) -> (usize, usize) {
+        (
+            self.write_buffers.get_usage(),
+            self.write_buffers.get_buffer_size(),
+        )
     }
 }
 
@@ -276,6 +377,70 @@ mod tests {
     #[test]
     fn mem_store() {
         exercise(&MemStore::default());
+    }
+
+    /// Bytes of the write-ahead log files in a RocksDB directory.
+    fn wal_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    #[test]
+    fn bounds_are_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let so = StoreOptions {
+            block_cache_bytes: 3 << 20,
+            write_buffer_bytes: 2 << 20,
+            max_wal_bytes: 1 << 20,
+        };
+        let s = RocksStore::open_with(dir.path(), false, &so).unwrap();
+        assert_eq!(s.block_cache_usage().1, 3 << 20);
+        assert_eq!(s.write_buffer_usage().1, 2 << 20);
+        let options: String = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect();
+        assert!(options.contains("max_total_wal_size=1048576"), "{options}");
+        assert!(options.contains("write_buffer_size=524288"), "{options}");
+        assert_eq!(StoreOptions::default().max_wal_bytes, 128 << 20);
+    }
+
+    /// Issue 11 item 6: a write burst on one table, while another holds one early
+    /// write, keeps the WAL near its bound (without the bound, the quiet table keeps
+    /// every WAL file alive: the whole burst stays on disk).
+    #[test]
+    fn a_write_burst_keeps_the_wal_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let so = StoreOptions {
+            block_cache_bytes: 4 << 20,
+            write_buffer_bytes: 4 << 20,
+            max_wal_bytes: 2 << 20,
+        };
+        let s = RocksStore::open_with(dir.path(), false, &so).unwrap();
+        s.write(vec![Op::Put(Table::Meta, b"quiet".to_vec(), b"1".to_vec())])
+            .unwrap();
+        let value = vec![7u8; 64 << 10];
+        let mut most = 0;
+        for i in 0..1024u32 {
+            let key = format!("{i:08}").into_bytes();
+            s.write(vec![Op::Put(Table::Users, key, value.clone())])
+                .unwrap();
+            if i % 16 == 0 {
+                most = most.max(wal_bytes(dir.path()));
+            }
+        }
+        // 64 MiB written; the WAL stays within a few memtables of its 2 MiB bound
+        assert!(most < 16 << 20, "the WAL reached {most} bytes");
+        let (used, budget) = s.write_buffer_usage();
+        assert!(used <= budget + (1 << 20), "memtables {used} of {budget}");
+        assert_eq!(s.get(Table::Meta, b"quiet").unwrap(), Some(b"1".to_vec()));
     }
 
     #[test]

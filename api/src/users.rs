@@ -2,82 +2,55 @@
 //! record; admins all.
 
 use keep_format::UuidKind;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::db::{s, Obj};
-use crate::http::{body_obj, check_keys, opt_str, Ctx};
-use crate::list::ListParams;
+use crate::core::Core;
+use crate::error::Error;
+use crate::params::{Ctx, UserPatch};
 use crate::perm::{Perms, MANAGE, READ};
-use crate::store::Table;
-use crate::{time, Core, Error};
+use crate::records::{Common, Obj, Record, Token, User};
 
-const WRITABLE: &[&str] = &[
-    "username",
-    "email",
-    "first_name",
-    "last_name",
-    "is_admin",
-    "is_active",
-    "prefs",
-    "owner_uuid",
-    "full_name",
-];
-const ADMIN_ONLY: &[&str] = &["username", "is_admin", "is_active"];
-
-fn check_username(u: &str) -> Result<(), Error> {
-    let ok = !u.is_empty()
-        && u.len() <= 64
-        && u.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && u.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Unprocessable(format!(
-            "username {u:?} must be 1-64 characters [A-Za-z0-9._-], starting with a letter or digit"
-        )))
+/// Applies `patch` to `u`.
+fn apply(u: &mut User, patch: UserPatch) {
+    if let Some(v) = patch.email {
+        u.email = v;
     }
+    if let Some(v) = patch.first_name {
+        u.first_name = v;
+    }
+    if let Some(v) = patch.last_name {
+        u.last_name = v;
+    }
+    if let Some(v) = patch.username {
+        u.username = v;
+    }
+    if let Some(v) = patch.is_admin {
+        u.is_admin = v;
+    }
+    if let Some(v) = patch.is_active {
+        u.is_active = v;
+    }
+    if let Some(v) = patch.prefs {
+        u.prefs = v;
+    }
+    u.set_full_name();
 }
 
-fn full_name(u: &mut Obj) {
-    let f = format!("{} {}", s(u, "first_name"), s(u, "last_name"));
-    u.insert("full_name".into(), json!(f.trim()));
-}
-
-/// Applies the attributes of `patch` to `u`.
-fn apply(u: &mut Obj, patch: &Obj) -> Result<(), Error> {
-    for k in ["email", "first_name", "last_name"] {
-        if let Some(v) = opt_str(patch, k, "user")? {
-            u.insert(k.into(), v.map(Value::String).unwrap_or(Value::Null));
-        }
-    }
-    if let Some(v) = opt_str(patch, "username", "user")? {
-        let v = v.ok_or_else(|| Error::Unprocessable("user.username may not be null".into()))?;
-        check_username(&v)?;
-        u.insert("username".into(), json!(v));
-    }
-    for k in ["is_admin", "is_active"] {
-        match patch.get(k) {
-            None => {}
-            Some(Value::Bool(b)) => {
-                u.insert(k.into(), json!(b));
-            }
-            Some(other) => {
-                return Err(Error::Unprocessable(format!(
-                    "user.{k} must be true or false, got {other}"
-                )))
-            }
-        }
-    }
-    match patch.get("prefs") {
-        None => {}
-        Some(Value::Object(m)) => {
-            u.insert("prefs".into(), Value::Object(m.clone()));
-        }
-        Some(_) => return Err(Error::Unprocessable("user.prefs must be an object".into())),
-    }
-    full_name(u);
-    Ok(())
+/// A new user record (not yet written).
+pub fn new_user(uuid: &str, owner: &str, by: &str, username: &str, first: &str) -> User {
+    let mut u = User {
+        common: Common::new(uuid, owner, by),
+        username: username.to_string(),
+        email: None,
+        first_name: first.to_string(),
+        last_name: String::new(),
+        full_name: String::new(),
+        is_admin: false,
+        is_active: true,
+        prefs: Obj::new(),
+    };
+    u.set_full_name();
+    u
 }
 
 pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
@@ -86,43 +59,29 @@ pub fn create(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
             "only an admin may create users (ask your cluster's admin: keep user create)".into(),
         ));
     }
-    let patch = body_obj(ctx, "user")?;
-    check_keys(&patch, WRITABLE, "user")?;
+    let patch = UserPatch::parse(&ctx.params.object("user")?)?;
     let uuid = core.new_uuid(UuidKind::User)?;
-    let mut u = core.new_record(&uuid, &core.system_user, &ctx.caller.user_uuid);
-    u.insert("email".into(), Value::Null);
-    u.insert("first_name".into(), json!(""));
-    u.insert("last_name".into(), json!(""));
-    u.insert("is_admin".into(), json!(false));
-    u.insert("is_active".into(), json!(true));
-    u.insert("prefs".into(), json!({}));
-    apply(&mut u, &patch)?;
-    let username = s(&u, "username").to_string();
-    if username.is_empty() {
+    let mut u = new_user(&uuid, &core.system_user, &ctx.caller.user_uuid, "", "");
+    apply(&mut u, patch);
+    if u.username.is_empty() {
         return Err(Error::Unprocessable(
             "user.username is required, e.g. {\"user\": {\"username\": \"alice\"}}".into(),
         ));
     }
-    let now = time::now();
-    core.touch(&mut u, &ctx.caller.user_uuid, &now);
+    u.touch(&ctx.caller.user_uuid);
     let _g = core.lock();
-    if core.db.user_by_name(&username)?.is_some() {
+    if core.db.user_by_name(&u.username)?.is_some() {
         return Err(Error::Unprocessable(format!(
-            "username {username:?} is already taken (choose another)"
+            "username {:?} is already taken (choose another)",
+            u.username
         )));
     }
-    let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Users, None, Some(&u))?;
-    core.db.store.write(ops)?;
-    Ok(Value::Object(u))
+    core.db.put(None, &u)?;
+    Ok(Value::Object(u.to_obj()))
 }
 
-fn load_readable(core: &Core, p: &Perms, uuid: &str) -> Result<Obj, Error> {
-    let u = match crate::db::table_of(uuid) {
-        Some(Table::Users) => core.db.get(uuid)?,
-        _ => None,
-    };
-    match u {
+fn load_readable(core: &Core, p: &Perms, uuid: &str) -> Result<User, Error> {
+    match core.db.get::<User>(uuid)? {
         Some(u) if p.level(uuid)? >= READ => Ok(u),
         _ => Err(Error::not_found("user", uuid)),
     }
@@ -130,31 +89,34 @@ fn load_readable(core: &Core, p: &Perms, uuid: &str) -> Result<Obj, Error> {
 
 pub fn current(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     core.db
-        .get(&ctx.caller.user_uuid)?
-        .map(Value::Object)
+        .get::<User>(&ctx.caller.user_uuid)?
+        .map(|u| Value::Object(u.to_obj()))
         .ok_or_else(|| Error::not_found("user", &ctx.caller.user_uuid))
 }
 
 pub fn get(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
     let p = Perms::new(core, &ctx.caller)?;
-    load_readable(core, &p, &ctx.id).map(Value::Object)
+    load_readable(core, &p, &ctx.id).map(|u| Value::Object(u.to_obj()))
 }
 
 pub fn list(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let lp = ListParams::parse(&ctx.params)?;
+    let lp = ctx.params.list()?;
     let p = Perms::new(core, &ctx.caller)?;
     let mut items = Vec::new();
-    for u in core.db.all(Table::Users)? {
-        if p.level(s(&u, "uuid"))? >= READ && crate::list::matches(&lp.filters, &u) {
-            items.push(u);
+    for u in core.db.all::<User>()? {
+        if p.level(u.uuid())? < READ {
+            continue;
+        }
+        let o = u.to_obj();
+        if crate::list::matches(&lp.filters, &o) {
+            items.push(o);
         }
     }
     lp.page(items, "arvados#userList", Ok)
 }
 
 pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
-    let patch = body_obj(ctx, "user")?;
-    check_keys(&patch, WRITABLE, "user")?;
+    let patch = UserPatch::parse(&ctx.params.object("user")?)?;
     let _g = core.lock();
     let p = Perms::new(core, &ctx.caller)?;
     let cur = load_readable(core, &p, &ctx.id)?;
@@ -165,40 +127,50 @@ pub fn update(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         )));
     }
     if !ctx.caller.is_admin {
-        for k in ADMIN_ONLY {
-            if patch.get(*k).is_some_and(|v| Some(v) != cur.get(*k)) {
-                return Err(Error::Forbidden(format!(
-                    "only an admin may change user.{k}"
-                )));
-            }
+        let changes = [
+            (
+                "username",
+                patch.username.as_ref().is_some_and(|v| *v != cur.username),
+            ),
+            (
+                "is_admin",
+                patch.is_admin.is_some_and(|v| v != cur.is_admin),
+            ),
+            (
+                "is_active",
+                patch.is_active.is_some_and(|v| v != cur.is_active),
+            ),
+        ];
+        if let Some((k, _)) = changes.iter().find(|(_, changed)| *changed) {
+            return Err(Error::Forbidden(format!(
+                "only an admin may change user.{k}"
+            )));
         }
     }
     if patch
-        .get("owner_uuid")
-        .is_some_and(|v| v.as_str() != Some(s(&cur, "owner_uuid")))
+        .owner_uuid
+        .as_ref()
+        .is_some_and(|o| *o != cur.common.owner_uuid)
     {
         return Err(Error::Unprocessable(
             "user.owner_uuid cannot be changed".into(),
         ));
     }
     let mut u = cur.clone();
-    apply(&mut u, &patch)?;
-    let username = s(&u, "username").to_string();
-    if username != s(&cur, "username") {
-        if let Some(other) = core.db.user_by_name(&username)? {
+    apply(&mut u, patch);
+    if u.username != cur.username {
+        if let Some(other) = core.db.user_by_name(&u.username)? {
             if other != ctx.id {
                 return Err(Error::Unprocessable(format!(
-                    "username {username:?} is already taken (choose another)"
+                    "username {:?} is already taken (choose another)",
+                    u.username
                 )));
             }
         }
     }
-    core.touch(&mut u, &ctx.caller.user_uuid, &time::now());
-    let mut ops = Vec::new();
-    core.db
-        .stage(&mut ops, Table::Users, Some(&cur), Some(&u))?;
-    core.db.store.write(ops)?;
-    Ok(Value::Object(u))
+    u.touch(&ctx.caller.user_uuid);
+    core.db.put(Some(&cur), &u)?;
+    Ok(Value::Object(u.to_obj()))
 }
 
 pub fn delete(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
@@ -214,15 +186,11 @@ pub fn delete(core: &Core, ctx: &Ctx) -> Result<Value, Error> {
         ));
     }
     let mut ops = Vec::new();
-    core.db.stage(&mut ops, Table::Users, Some(&cur), None)?;
+    core.db.stage(&mut ops, Some(&cur), None)?;
     // the user's tokens go with it
-    for child in core.db.children(&ctx.id)? {
-        if child.get(6..11) == Some("gj3su") {
-            if let Some(t) = core.db.get(&child)? {
-                core.db.stage(&mut ops, Table::Tokens, Some(&t), None)?;
-            }
-        }
+    for t in core.db.children_of::<Token>(&ctx.id)? {
+        core.db.stage(&mut ops, Some(&t), None)?;
     }
     core.db.store.write(ops)?;
-    Ok(Value::Object(cur))
+    Ok(Value::Object(cur.to_obj()))
 }

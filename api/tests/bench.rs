@@ -1,10 +1,8 @@
 //! Benchmarks (not tests): `cargo test -p keep-api --release --test bench -- --ignored --nocapture`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn time_it<F, Fut>(n: usize, mut f: F) -> (Duration, Duration)

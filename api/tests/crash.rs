@@ -1,47 +1,14 @@
 //! kill -9 in the middle of a burst of creates, then restart: every create that was
 //! answered 200 is there, and the indexes agree with the records.
 
-mod common;
-
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpServer};
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
-
-const CHILD_ENV: &str = "KEEP_API_CRASH_CHILD_DIR";
-
-/// Not a test by itself: the server process the crash test starts and kills.
-#[test]
-fn crash_child_server() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let dir = PathBuf::from(dir);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async move {
-        let api = keep_api::Api::open(config(&dir)).unwrap();
-        if let Some(t) = api.bootstrap().unwrap() {
-            std::fs::write(dir.join("admin-token"), t.expose()).unwrap();
-        }
-        let a = api.clone();
-        let server = HttpServer::new(move || {
-            let a = a.clone();
-            App::new().configure(move |c| a.configure(c))
-        })
-        .workers(2)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let addr = server.addrs()[0];
-        std::fs::write(dir.join("port.tmp"), addr.port().to_string()).unwrap();
-        std::fs::rename(dir.join("port.tmp"), dir.join("port")).unwrap();
-        server.run().await.unwrap();
-    });
-}
 
 struct Proc(Child);
 
@@ -54,15 +21,11 @@ impl Drop for Proc {
 
 fn spawn(dir: &Path) -> (Proc, String) {
     let _ = std::fs::remove_file(dir.join("port"));
+    // the server process: a binary of this crate (src/bin/crash_child.rs)
     let child = Proc(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash_child_server",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir)
+        Command::new(env!("CARGO_BIN_EXE_keep-api-crash-child"))
+            .arg(dir)
+            .args([KEY, ROOT, MGMT])
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap(),

@@ -1,8 +1,6 @@
 //! The permission matrix: actors × operations on users, projects and collections.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 struct Actor {

@@ -13,43 +13,10 @@ use rand::Rng;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Path and query with every credential replaced by `<redacted>`.
+/// Path and query with every credential replaced by `<redacted>`, whatever its
+/// %-encoding (`api%5Ftoken=`, `t%3D…`): keep-web's one redaction rule.
 pub fn redact(path: &str, query: &str) -> String {
-    let mut out = String::with_capacity(path.len() + query.len() + 1);
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        if seg.starts_with("t=") || seg.starts_with("t%3D") || seg.starts_with("t%3d") {
-            out.push_str("t=<redacted>");
-            continue;
-        }
-        // locator hints: drop +A<signature> (keep the hash and size)
-        let mut parts = seg.split('+');
-        if let Some(first) = parts.next() {
-            out.push_str(first);
-        }
-        for p in parts {
-            if p.starts_with('A') {
-                out.push_str("+A<redacted>");
-            } else {
-                out.push('+');
-                out.push_str(p);
-            }
-        }
-    }
-    if !query.is_empty() {
-        out.push('?');
-        let redacted: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("api_token") => format!("{k}=<redacted>"),
-                _ => kv.to_string(),
-            })
-            .collect();
-        out.push_str(&redacted.join("&"));
-    }
-    out
+    keep_web::credentials::redact(path, query)
 }
 
 fn request_id(req: &ServiceRequest) -> String {
@@ -117,5 +84,7 @@ mod tests {
             "/c=x/t=<redacted>/_/f?a=1&api_token=<redacted>&b=2"
         );
         assert!(!redact("/t%3Dabc/", "").contains("abc"));
+        assert!(!redact("/", "api%5Ftoken=abc").contains("abc"));
+        assert!(!redact("/", "API_TOKEN=abc").contains("abc"));
     }
 }

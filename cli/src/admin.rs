@@ -5,7 +5,11 @@
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
+use keep_client::{NewGroup, NewToken, NewUser};
 use serde_json::{json, Value};
+
+use crate::client::fail;
+use crate::error::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -146,59 +150,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+fn missing(k: &str, what: &str) -> CliError {
+    CliError::new(
+        what,
+        format!("the server's answer has no {k}"),
+        "is KEEP_API_HOST a Keep API server?",
+    )
 }
 
-impl Client {
-    async fn post(&self, path: &str, body: Value, what: &str) -> Result<Value, String> {
-        let url = format!("{}/arvados/v1/{path}", self.base);
-        let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "{what}: cannot reach the API server at {}: {e} (is keep serve running? check KEEP_API_HOST)",
-                    self.base
-                )
-            })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if (200..300).contains(&status) {
-            return Ok(v);
-        }
-        let why = v["errors"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| format!("the server answered {status}"));
-        let hint = match status {
-            401 => "check KEEP_API_TOKEN, or get a new token with keep token create",
-            403 => "ask the object's owner or an admin for the permission",
-            404 => "check the UUID; you may also lack permission to see it",
-            422 => "fix the value and try again",
-            _ => "see the API server's log",
-        };
-        Err(format!("{what}: {why} ({hint})"))
+fn field(v: String, k: &str, what: &str) -> Result<String, CliError> {
+    match v.is_empty() {
+        true => Err(missing(k, what)),
+        false => Ok(v),
     }
-}
-
-fn field(v: &Value, k: &str, what: &str) -> Result<String, String> {
-    v[k].as_str().map(str::to_string).ok_or_else(|| {
-        format!("{what}: the server's answer has no {k} (is KEEP_API_HOST a Keep API server?)")
-    })
 }
 
 /// `now + d` as RFC 3339 UTC (`2026-11-22T10:00:00Z`).
@@ -228,18 +192,8 @@ fn now_plus(d: Duration) -> String {
     )
 }
 
-/// Runs one admin command against the API at `api_host` (e.g. `http://127.0.0.1:8003`).
-/// The error reads `<what failed>: <why> (<what to do>)`.
-pub async fn run(
-    cmd: AdminCommand,
-    api_host: &str,
-    token: &keep_format::Token,
-) -> Result<(), String> {
-    let c = Client {
-        http: reqwest::Client::new(),
-        base: api_host.trim_end_matches('/').to_string(),
-        token: token.expose(),
-    };
+/// Runs one admin command with the client the settings make.
+pub async fn run(cmd: AdminCommand, client: &keep_client::Client) -> Result<(), CliError> {
     let out = match cmd {
         AdminCommand::User(UserCommand::Create {
             username,
@@ -247,53 +201,40 @@ pub async fn run(
             admin,
         }) => {
             let what = format!("creating user {username}");
-            let mut u = json!({"username": username});
-            if let Some(e) = email {
-                u["email"] = json!(e);
-            }
-            if admin {
-                u["is_admin"] = json!(true);
-            }
-            let v = c.post("users", json!({"user": u}), &what).await?;
-            field(&v, "uuid", &what)?
+            let u = NewUser {
+                username,
+                email,
+                is_admin: admin,
+            };
+            let v = client.create_user(&u).await.map_err(|e| fail(&what, e))?;
+            field(v.uuid, "uuid", &what)?
         }
         AdminCommand::Token(TokenCommand::Create {
             user,
             scopes,
             expires,
         }) => {
-            let what = "creating a token".to_string();
-            let mut t = json!({});
-            if let Some(u) = user {
-                t["owner_uuid"] = json!(u);
-            }
-            if !scopes.is_empty() {
-                t["scopes"] = json!(scopes);
-            }
-            if let Some(d) = expires {
-                t["expires_at"] = json!(now_plus(d));
-            }
-            let v = c
-                .post(
-                    "api_client_authorizations",
-                    json!({"api_client_authorization": t}),
-                    &what,
-                )
-                .await?;
-            format!(
-                "v2/{}/{}",
-                field(&v, "uuid", &what)?,
-                field(&v, "api_token", &what)?
-            )
+            let what = "creating a token";
+            let t = NewToken {
+                owner_uuid: user,
+                scopes,
+                expires_at: expires.map(now_plus),
+            };
+            let v = client.create_token(&t).await.map_err(|e| fail(what, e))?;
+            v.v2()
+                .filter(|_| !v.uuid.is_empty())
+                .ok_or_else(|| missing("api_token", what))?
         }
         AdminCommand::Project(ProjectCommand::Create { name, parent }) => {
             let what = format!("creating project {name:?}");
-            let mut g = json!({"name": name, "group_class": "project"});
-            if let Some(p) = parent {
-                g["owner_uuid"] = json!(p);
-            }
-            let v = c.post("groups", json!({"group": g}), &what).await?;
-            field(&v, "uuid", &what)?
+            let g = NewGroup {
+                name,
+                group_class: "project".into(),
+                owner_uuid: parent,
+                properties: None,
+            };
+            let v = client.create_group(&g).await.map_err(|e| fail(&what, e))?;
+            field(v.uuid, "uuid", &what)?
         }
         AdminCommand::FilterGroup(FilterGroupCommand::Create {
             name,
@@ -302,8 +243,10 @@ pub async fn run(
         }) => {
             let what = format!("creating filter group {name:?}");
             let mut f: Value = serde_json::from_str(&filter).map_err(|e| {
-                format!(
-                    "{what}: --filter is not JSON: {e} (write it like '[[\"collections.name\",\"like\",\"%.bam\"]]')"
+                CliError::new(
+                    &what,
+                    format!("--filter is not JSON: {e}"),
+                    "write it like '[[\"collections.name\",\"like\",\"%.bam\"]]'",
                 )
             })?;
             // a single [attr, op, value] is a list of one
@@ -312,13 +255,14 @@ pub async fn run(
             {
                 f = json!([f]);
             }
-            let mut g =
-                json!({"name": name, "group_class": "filter", "properties": {"filters": f}});
-            if let Some(p) = parent {
-                g["owner_uuid"] = json!(p);
-            }
-            let v = c.post("groups", json!({"group": g}), &what).await?;
-            field(&v, "uuid", &what)?
+            let g = NewGroup {
+                name,
+                group_class: "filter".into(),
+                owner_uuid: parent,
+                properties: Some(json!({ "filters": f })),
+            };
+            let v = client.create_group(&g).await.map_err(|e| fail(&what, e))?;
+            field(v.uuid, "uuid", &what)?
         }
         AdminCommand::Grant {
             user_uuid,
@@ -326,19 +270,11 @@ pub async fn run(
             object_uuid,
         } => {
             let what = format!("granting {} on {object_uuid} to {user_uuid}", level.name());
-            let v = c
-                .post(
-                    "links",
-                    json!({"link": {
-                        "link_class": "permission",
-                        "name": level.name(),
-                        "tail_uuid": user_uuid,
-                        "head_uuid": object_uuid,
-                    }}),
-                    &what,
-                )
-                .await?;
-            field(&v, "uuid", &what)?
+            let v = client
+                .grant(&user_uuid, level.name(), &object_uuid)
+                .await
+                .map_err(|e| fail(&what, e))?;
+            field(v.uuid, "uuid", &what)?
         }
     };
     println!("{out}");

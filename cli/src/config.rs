@@ -34,9 +34,20 @@ pub struct ConfigFile {
     pub blob_signature_ttl: Option<Dur>,
     pub management_token: Option<String>,
     pub system_root_token: Option<String>,
+    pub cluster: ClusterSection,
     pub api: ApiSection,
     pub keepstore: KeepstoreSection,
     pub web: WebSection,
+}
+
+/// `[cluster]`: what every service and client shares (DESIGN §4a).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// Every keepstore's URL (default: the one this `keep serve` runs).
+    pub keepstores: Option<Vec<String>>,
+    /// Copies of each block when a collection does not say (default 1).
+    pub default_replication: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -44,6 +55,8 @@ pub struct ConfigFile {
 pub struct ApiSection {
     pub listen: Option<String>,
     pub external_url: Option<String>,
+    /// `[api.server]`: timeouts and connection limits (serve.rs).
+    pub server: crate::serve::ServerSection,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -51,6 +64,8 @@ pub struct ApiSection {
 pub struct KeepstoreSection {
     pub listen: Option<String>,
     pub external_url: Option<String>,
+    /// `[keepstore.server]`: timeouts and connection limits (serve.rs).
+    pub server: crate::serve::ServerSection,
     /// Block directories (relative paths are under the data directory) and S3 buckets
     /// (`{ s3 = { … } }`).
     pub volumes: Option<Vec<VolumeEntry>>,
@@ -160,6 +175,8 @@ pub struct WebSection {
     pub download_host: Option<String>,
     pub trust_all_content: Option<bool>,
     pub anonymous_token: Option<String>,
+    /// `[web.server]`: timeouts and connection limits (serve.rs).
+    pub server: crate::serve::ServerSection,
 }
 
 /// Generated on first start when the config file does not set them.
@@ -180,6 +197,10 @@ pub struct Config {
     pub blob_signature_ttl: Duration,
     pub management_token: String,
     pub system_root_token: String,
+    /// `[cluster] keepstores`, without trailing `/`; empty: this process's keepstore.
+    pub keepstores: Vec<String>,
+    /// `[cluster] default_replication`, at least 1 and at most the keepstores listed.
+    pub default_replication: u32,
     pub api_listen: SocketAddr,
     pub api_external_url: Option<String>,
     pub keepstore_listen: SocketAddr,
@@ -196,6 +217,10 @@ pub struct Config {
     pub web_download_host: Option<String>,
     pub web_trust_all_content: bool,
     pub web_anonymous_token: Option<String>,
+    /// Each service's HTTP server settings (`[api.server]` and so on).
+    pub api_server: crate::serve::ServerSettings,
+    pub keepstore_server: crate::serve::ServerSettings,
+    pub web_server: crate::serve::ServerSettings,
 }
 
 fn listen(
@@ -267,6 +292,7 @@ impl Config {
                 "pick one like \"zzzzz\"",
             ));
         }
+        let (keepstores, default_replication) = cluster(&file.cluster, &name)?;
         let secrets = load_secrets(&data_dir, &file)?;
         let volumes = file
             .keepstore
@@ -286,6 +312,8 @@ impl Config {
                 .unwrap_or(Duration::from_secs(14 * 86400)),
             management_token: secrets.management_token,
             system_root_token: secrets.system_root_token,
+            keepstores,
+            default_replication,
             api_listen: listen(&file.api.listen, "127.0.0.1:8003", "[api] listen", &name)?,
             api_external_url: file.api.external_url.clone(),
             keepstore_listen: listen(
@@ -327,8 +355,20 @@ impl Config {
             web_download_host: file.web.download_host.clone(),
             web_trust_all_content: file.web.trust_all_content.unwrap_or(false),
             web_anonymous_token: file.web.anonymous_token.clone(),
+            api_server: file.api.server.resolve("api.server", &name)?,
+            keepstore_server: file.keepstore.server.resolve("keepstore.server", &name)?,
+            web_server: file.web.server.resolve("web.server", &name)?,
             data_dir,
         })
+    }
+
+    /// The keepstores the API publishes: `[cluster] keepstores`, else `own` (the
+    /// keepstore this `keep serve` runs).
+    pub fn keepstores_or(&self, own: &str) -> Vec<String> {
+        match self.keepstores.is_empty() {
+            true => vec![own.to_string()],
+            false => self.keepstores.clone(),
+        }
     }
 
     pub fn signing_key(&self) -> SigningKey {
@@ -356,6 +396,47 @@ impl Config {
             )
         }
     }
+}
+
+/// `[cluster] keepstores` (each an http(s) URL, no duplicates) and
+/// `default_replication` (1 ≤ n ≤ the keepstores listed, or 1 when none are).
+fn cluster(c: &ClusterSection, file: &str) -> Result<(Vec<String>, u32), CliError> {
+    let mut urls: Vec<String> = Vec::new();
+    for u in c.keepstores.iter().flatten() {
+        let u = u.trim_end_matches('/').to_string();
+        if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() < 9 {
+            return Err(CliError::config(
+                format!("[cluster] keepstores in {file}"),
+                format!("{u:?} is not an http:// or https:// URL"),
+                "write each keepstore like \"http://10.0.0.5:25107\"",
+            ));
+        }
+        if urls.contains(&u) {
+            return Err(CliError::config(
+                format!("[cluster] keepstores in {file}"),
+                format!("{u} is listed twice"),
+                "list each keepstore once",
+            ));
+        }
+        urls.push(u);
+    }
+    let n = c.default_replication.unwrap_or(1);
+    let have = urls.len().max(1);
+    if n == 0 || n as usize > have {
+        return Err(CliError::config(
+            format!("[cluster] default_replication = {n} in {file}"),
+            format!(
+                "it must be between 1 and the number of keepstores ({have}{})",
+                if urls.is_empty() {
+                    ": [cluster] keepstores is not set, so only this keepstore"
+                } else {
+                    " in [cluster] keepstores"
+                }
+            ),
+            "lower it, or list more keepstores in [cluster] keepstores",
+        ));
+    }
+    Ok((urls, n))
 }
 
 /// Secrets from the config file, else from `DIR/secrets.toml`, else freshly generated.
@@ -481,6 +562,40 @@ mod tests {
             err.contains("buckett") && err.contains("volumes entry 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cluster_keepstores_and_replication() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("keep.toml");
+        let load = |text: &str| {
+            fs::write(&cfg, text).unwrap();
+            Config::load(dir.path(), Some(&cfg)).map_err(|e| e.to_string())
+        };
+        let c = load("").unwrap();
+        assert!(c.keepstores.is_empty());
+        assert_eq!(c.default_replication, 1);
+        assert_eq!(c.keepstores_or("http://own:1"), ["http://own:1"]);
+        let c = load(
+            "[cluster]\nkeepstores = [\"http://a:1/\", \"http://b:2\"]\ndefault_replication = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.keepstores, ["http://a:1", "http://b:2"]);
+        assert_eq!(c.default_replication, 2);
+        let e = load("[cluster]\nkeepstores = [\"http://a:1\"]\ndefault_replication = 2\n")
+            .unwrap_err();
+        assert!(
+            e.contains("default_replication = 2") && e.contains("(1 in"),
+            "{e}"
+        );
+        let e = load("[cluster]\ndefault_replication = 3\n").unwrap_err();
+        assert!(e.contains("only this keepstore"), "{e}");
+        let e = load("[cluster]\ndefault_replication = 0\n").unwrap_err();
+        assert!(e.contains("between 1"), "{e}");
+        let e = load("[cluster]\nkeepstores = [\"a:1\"]\n").unwrap_err();
+        assert!(e.contains("not an http://"), "{e}");
+        let e = load("[cluster]\nkeepstores = [\"http://a:1\", \"http://a:1/\"]\n").unwrap_err();
+        assert!(e.contains("twice"), "{e}");
     }
 
     #[test]

@@ -38,16 +38,6 @@ impl CliError {
     }
 }
 
-impl CliError {
-    /// From an already formatted `<what>: <why> (<hint>)` message.
-    pub fn from_message(m: String) -> Self {
-        match m.split_once(": ") {
-            Some((what, why)) => Self::new(what, why, ""),
-            None => Self::new(m, "failed", ""),
-        }
-    }
-}
-
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "keep: {}: {}", self.what, self.why)?;

@@ -88,12 +88,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             clap_complete::generate(shell, &mut cmd, "keep", &mut std::io::stdout());
             Ok(())
         }
-        Command::Admin(cmd) => {
-            let s = settings::load()?;
-            admin::run(cmd, &s.api_host, &s.token)
-                .await
-                .map_err(CliError::from_message)
-        }
+        Command::Admin(cmd) => admin::run(cmd, &client::connect()?).await,
     }
 }
 

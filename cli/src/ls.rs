@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use clap::Args;
-use keep_format::{EntryKind, FileIndex, Manifest};
+use keep_format::{EntryKind, FileIndex};
 
-use crate::client::{broken_pipe_ok, parse_target, Client};
+use crate::client::{broken_pipe_ok, connect, parse_target, read_collection};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
@@ -51,15 +51,8 @@ pub fn lines(idx: &FileIndex, base: &str, sizes: bool) -> Vec<String> {
 
 pub async fn run(args: LsArgs) -> Result<(), CliError> {
     let t = parse_target(&args.target)?;
-    let client = Client::connect().await?;
-    let rec = client.collection(&t.id).await?;
-    let m = Manifest::parse(rec["manifest_text"].as_str().unwrap_or("")).map_err(|e| {
-        CliError::new(
-            format!("reading collection {}", t.id),
-            format!("its manifest does not parse: {e}"),
-            "report this to the cluster's admin",
-        )
-    })?;
+    let client = connect()?;
+    let (_, m) = read_collection(&client, &t.id).await?;
     let idx = FileIndex::new(&m);
     if idx.stat(&t.path).is_none() {
         return Err(CliError::new(
@@ -80,7 +73,7 @@ pub async fn run(args: LsArgs) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keep_format::{Hash, Locator};
+    use keep_format::{Hash, Locator, Manifest};
 
     #[test]
     fn lists_recursively() {

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use clap::Args;
+use keep_client::{Client, NewCollection};
 use keep_format::{Hash, Locator, Manifest, BLOCK_SIZE_MAX};
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::client::{unix_now, Client};
+use crate::client::{connect, fail, unix_now};
 use crate::error::CliError;
 use crate::transfer::cache::{self, Cache, Fingerprint, Seg};
 use crate::transfer::glob::{excluded, Exclude};
@@ -378,11 +378,7 @@ enum Item {
 /// Chunks already stored for a partly uploaded file: (file_off, len, locator).
 type Chunks = Vec<(u64, u64, Locator)>;
 
-fn reader(
-    todo: Vec<(usize, Option<PathBuf>, u64, Chunks)>,
-    tx: mpsc::Sender<Item>,
-    progress: Arc<Progress>,
-) {
+fn reader(todo: Todo, tx: mpsc::Sender<Item>, progress: Arc<Progress>) {
     let send = |it: Item| tx.blocking_send(it).is_ok();
     let (back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
     let pool = Pool(back);
@@ -526,11 +522,11 @@ fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
-fn cache_key(client: &Client, args: &PutArgs, entries: &[Entry]) -> String {
+fn cache_key(client: &Client, args: &PutArgs) -> String {
     let mut h = blake3::Hasher::new();
-    h.update(client.api.as_bytes());
+    h.update(client.api_url().as_bytes());
     h.update(b"\0");
-    h.update(Hash::of(client.token().as_bytes()).as_bytes());
+    h.update(Hash::of(client.token().expose().as_bytes()).as_bytes());
     for p in &args.paths {
         let real = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
         h.update(real.as_os_str().as_encoded_bytes());
@@ -541,115 +537,134 @@ fn cache_key(client: &Client, args: &PutArgs, entries: &[Entry]) -> String {
         h.update(b"\x01");
     }
     h.update(&[u8::from(args.no_follow_links)]);
-    let _ = entries;
     Hash::from(h.finalize()).to_hex()[..32].to_string()
 }
+
+/// A file's stored runs: (file_off, locator, block_off, len).
+type Segs = Vec<(u64, Locator, u64, u64)>;
+
+/// What the reader thread is to read: (file index, path or stdin, size, chunks stored).
+type Todo = Vec<(usize, Option<PathBuf>, u64, Chunks)>;
 
 pub async fn run(args: PutArgs) -> Result<(), CliError> {
     let excludes: Vec<Exclude> = args.exclude.iter().map(|p| Exclude::new(p)).collect();
     let (entries, dirs) = collect(&args, &excludes)?;
-    let client = Client::connect().await?;
+    let client = connect()?;
+    let copies = client
+        .replication(args.replication)
+        .await
+        .map_err(|e| fail("asking the API server for the cluster's configuration", e))?;
     let threads = args.threads.map(|t| t as usize).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(4)
             .clamp(2, 8)
     });
-
-    let use_cache = !args.no_cache;
-    let mut cache = if use_cache {
-        Some(Cache::open(
-            &cache_key(&client, &args, &entries),
-            &client.api,
+    let cache = match args.no_cache {
+        true => None,
+        false => Some(Cache::open(
+            &cache_key(&client, &args),
+            client.api_url(),
             !args.no_resume,
-        )?)
-    } else {
-        None
+        )?),
     };
-
     let progress = Progress::new("put", args.batch_progress, args.no_progress);
-    let total: u64 = entries.iter().map(|e| e.fp.size).sum();
-    progress.set_total(total, entries.len() as u64);
+    progress.set_total(
+        entries.iter().map(|e| e.fp.size).sum(),
+        entries.len() as u64,
+    );
 
-    let now = unix_now();
-    // per file: the stored runs (file_off, locator, block_off, len)
-    let mut segs: Vec<Vec<(u64, Locator, u64, u64)>> = vec![Vec::new(); entries.len()];
-    let mut sizes: Vec<u64> = entries.iter().map(|e| e.fp.size).collect();
-    let mut todo = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        let path = match &e.source {
-            Source::Stdin => {
-                todo.push((i, None, 0, Vec::new()));
+    let mut up = Upload {
+        client: &client,
+        copies,
+        entries: &entries,
+        segs: vec![Vec::new(); entries.len()],
+        sizes: entries.iter().map(|e| e.fp.size).collect(),
+        cache,
+        progress: &progress,
+    };
+    let todo = up.resume();
+    up.upload(todo, threads).await?;
+    let m = up.manifest(&dirs)?;
+    progress.finish();
+    create_collection(&client, &args, m).await
+}
+
+/// One `keep put`'s upload: which bytes of which file are in which stored block.
+struct Upload<'a> {
+    client: &'a Client,
+    /// Copies of each block to store.
+    copies: u32,
+    entries: &'a [Entry],
+    /// Per file: its stored runs, in the order stored.
+    segs: Vec<Segs>,
+    /// Per file: its size (stdin's once read).
+    sizes: Vec<u64>,
+    cache: Option<Cache>,
+    progress: &'a Arc<Progress>,
+}
+
+impl Upload<'_> {
+    /// Takes what the resume cache says is stored (with unexpired signatures): whole
+    /// files, and the whole-block prefix of partly stored ones. Returns what to read.
+    fn resume(&mut self) -> Todo {
+        let now = unix_now();
+        let mut todo = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let path = match &e.source {
+                Source::Stdin => {
+                    todo.push((i, None, 0, Vec::new()));
+                    continue;
+                }
+                Source::File(p) => p.clone(),
+            };
+            if e.fp.size == 0 {
+                self.progress.file_done();
                 continue;
             }
-            Source::File(p) => p.clone(),
-        };
-        if e.fp.size == 0 {
-            progress.file_done();
-            continue;
-        }
-        let hit = cache.as_ref().and_then(|c| c.get(&e.real, &e.fp));
-        let parsed: Option<Vec<(u64, Locator, u64, u64)>> = hit.and_then(|h| {
-            h.segs
-                .iter()
-                .map(|s| {
-                    s.locator
-                        .parse::<Locator>()
-                        .ok()
-                        .filter(|l| cache::fresh(l, now))
-                        .map(|l| (s.file_off, l, s.block_off, s.len))
-                })
-                .collect()
-        });
-        match (hit, parsed) {
-            (Some(h), Some(p)) if h.complete => {
-                progress.add_done(e.fp.size);
-                progress.file_done();
-                segs[i] = p;
-            }
-            (Some(_), Some(mut p)) => {
-                // whole blocks of this file alone, from the start: reuse
-                p.sort_by_key(|s| s.0);
-                let mut chunks = Vec::new();
-                let mut at = 0;
-                for (off, loc, boff, len) in p {
-                    if off != at || boff != 0 || len != loc.size {
-                        break;
-                    }
-                    chunks.push((off, len, loc));
-                    at += len;
+            let hit = self.cache.as_ref().and_then(|c| c.get(&e.real, &e.fp));
+            let parsed: Option<Segs> = hit.and_then(|h| {
+                h.segs
+                    .iter()
+                    .map(|s| {
+                        s.locator
+                            .parse::<Locator>()
+                            .ok()
+                            .filter(|l| cache::fresh(l, now))
+                            .map(|l| (s.file_off, l, s.block_off, s.len))
+                    })
+                    .collect()
+            });
+            match (hit, parsed) {
+                (Some(h), Some(p)) if h.complete => {
+                    self.progress.add_done(e.fp.size);
+                    self.progress.file_done();
+                    self.segs[i] = p;
                 }
-                todo.push((i, Some(path), e.fp.size, chunks));
+                (Some(_), Some(p)) => todo.push((i, Some(path), e.fp.size, whole_blocks(p))),
+                _ => todo.push((i, Some(path), e.fp.size, Vec::new())),
             }
-            _ => todo.push((i, Some(path), e.fp.size, Vec::new())),
         }
+        todo
     }
 
-    let (tx, mut rx) = mpsc::channel::<Item>(1);
-    let rp = progress.clone();
-    let reader_thread = std::thread::spawn(move || reader(todo, tx, rp));
-    let mut tasks: JoinSet<Result<(Locator, Vec<Part>), CliError>> = JoinSet::new();
-    let replication = args.replication;
-
-    let record = |loc: Locator,
-                  parts: Vec<Part>,
-                  segs: &mut Vec<Vec<(u64, Locator, u64, u64)>>,
-                  cache: &mut Option<Cache>| {
+    /// Notes that `parts` are stored in block `loc`, in memory and in the cache.
+    fn record(&mut self, loc: Locator, parts: Vec<Part>) {
         for p in parts {
-            segs[p.file].push((p.file_off, loc.clone(), p.block_off, p.len));
-            let e = &entries[p.file];
-            let have: u64 = segs[p.file].iter().map(|s| s.3).sum();
-            let complete = have == e.fp.size;
+            let segs = &mut self.segs[p.file];
+            segs.push((p.file_off, loc.clone(), p.block_off, p.len));
+            let e = &self.entries[p.file];
+            let complete = segs.iter().map(|s| s.3).sum::<u64>() == e.fp.size;
             if complete {
-                progress.file_done();
+                self.progress.file_done();
             }
-            if let (Some(c), Source::File(_)) = (cache.as_mut(), &e.source) {
+            if let (Some(c), Source::File(_)) = (self.cache.as_mut(), &e.source) {
                 c.set(
                     &e.real,
                     cache::FileEntry {
                         fp: e.fp.clone(),
                         complete,
-                        segs: segs[p.file]
+                        segs: segs
                             .iter()
                             .map(|s| Seg {
                                 file_off: s.0,
@@ -662,170 +677,213 @@ pub async fn run(args: PutArgs) -> Result<(), CliError> {
                 );
             }
         }
-    };
-    // A block that reached keepstore is in the resume cache on disk before progress
-    // counts it as sent: a run killed at any moment resends only what was in flight.
-    let uploaded = |r: Result<Result<(Locator, Vec<Part>), CliError>, tokio::task::JoinError>,
-                    segs: &mut Vec<Vec<(u64, Locator, u64, u64)>>,
-                    cache: &mut Option<Cache>|
-     -> Result<(), CliError> {
+    }
+
+    /// A block reached its keepstores: it is in the resume cache on disk before
+    /// progress counts it as sent, so a run killed at any moment resends only what was
+    /// in flight.
+    fn uploaded(&mut self, r: Result<Uploaded, tokio::task::JoinError>) -> Result<(), CliError> {
         let (loc, parts) = r.map_err(|e| CliError::new("uploading", e.to_string(), ""))??;
         let n = loc.size;
-        record(loc, parts, segs, cache);
-        if let Some(c) = cache.as_mut() {
+        self.record(loc, parts);
+        if let Some(c) = self.cache.as_mut() {
             let _ = c.save();
         }
-        progress.add_sent(n);
-        progress.add_done(n);
+        self.progress.add_sent(n);
+        self.progress.add_done(n);
         Ok(())
-    };
-
-    let mut failure: Option<CliError> = None;
-    loop {
-        let step = async {
-            while tasks.len() >= threads {
-                if let Some(r) = tasks.join_next().await {
-                    uploaded(r, &mut segs, &mut cache)?;
-                }
-            }
-            Ok::<_, CliError>(())
-        };
-        if let Err(e) = step.await {
-            failure = Some(e);
-            break;
-        }
-        let item = tokio::select! {
-            biased;
-            Some(r) = tasks.join_next() => {
-                if let Err(e) = uploaded(r, &mut segs, &mut cache) {
-                    failure = Some(e);
-                    break;
-                }
-                continue;
-            }
-            item = rx.recv() => item,
-        };
-        let Some(item) = item else { break };
-        match item {
-            Item::Failed(e) => {
-                failure = Some(e);
-                break;
-            }
-            Item::StdinSize(i, n) => sizes[i] = n,
-            Item::Stored(loc, part) => {
-                record(loc, vec![part], &mut segs, &mut cache);
-                if let Some(c) = cache.as_mut() {
-                    c.maybe_save();
-                }
-            }
-            Item::Block(data, parts) => {
-                let c = client.clone();
-                tasks.spawn(async move {
-                    let data = Bytes::from_owner(data);
-                    let d2 = data.clone();
-                    let hash = tokio::task::spawn_blocking(move || Hash::from(blake3::hash(&d2)))
-                        .await
-                        .map_err(|e| CliError::new("hashing", e.to_string(), ""))?;
-                    let loc = c.put_block(hash, data, replication).await?;
-                    Ok((loc, parts))
-                });
-            }
-        }
-    }
-    drop(rx);
-    if failure.is_none() {
-        while let Some(r) = tasks.join_next().await {
-            if let Err(e) = uploaded(r, &mut segs, &mut cache) {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    if let Some(e) = failure {
-        if let Some(c) = cache.as_mut() {
-            let _ = c.save();
-        }
-        return Err(e);
-    }
-    let _ = reader_thread.join();
-    if let Some(c) = cache.as_mut() {
-        c.save().map_err(|e| {
-            CliError::new(
-                "saving the resume cache",
-                e.to_string(),
-                "check the disk, or pass --no-cache",
-            )
-        })?;
     }
 
-    // the manifest
-    let mut m = Manifest::new();
-    for (i, e) in entries.iter().enumerate() {
-        let mut s = std::mem::take(&mut segs[i]);
-        s.sort_by_key(|x| x.0);
-        let have: u64 = s.iter().map(|x| x.3).sum();
-        if have != sizes[i] {
-            return Err(CliError::new(
-                format!("uploading {}", e.mpath),
-                format!("{have} of {} bytes were stored", sizes[i]),
-                "run the same keep put again to resume",
-            ));
+    /// Hashes and stores one block in a task of its own.
+    fn spawn(&self, tasks: &mut JoinSet<Uploaded>, data: Pooled, parts: Vec<Part>) {
+        let c = self.client.clone();
+        let copies = self.copies;
+        tasks.spawn(async move {
+            let data = Bytes::from_owner(data);
+            let d2 = data.clone();
+            let hash = tokio::task::spawn_blocking(move || Hash::from(blake3::hash(&d2)))
+                .await
+                .map_err(|e| CliError::new("hashing", e.to_string(), ""))?;
+            let stored = c
+                .write_hashed(hash, data, copies)
+                .await
+                .map_err(|e| fail("uploading", e))?;
+            Ok((stored.locator, parts))
+        });
+    }
+
+    /// Reads the files in a thread of their own and stores their blocks, `threads` at
+    /// once. On failure the cache keeps what was stored.
+    async fn upload(&mut self, todo: Todo, threads: usize) -> Result<(), CliError> {
+        let (tx, rx) = mpsc::channel::<Item>(1);
+        let rp = self.progress.clone();
+        let reader_thread = std::thread::spawn(move || reader(todo, tx, rp));
+        let mut tasks: JoinSet<Uploaded> = JoinSet::new();
+        let result = self.pump(rx, &mut tasks, threads).await;
+        let result = match result {
+            Ok(()) => loop {
+                match tasks.join_next().await {
+                    Some(r) => {
+                        if let Err(e) = self.uploaded(r) {
+                            break Err(e);
+                        }
+                    }
+                    None => break Ok(()),
+                }
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            if let Some(c) = self.cache.as_mut() {
+                let _ = c.save();
+            }
+            return Err(e);
         }
-        m.put_file(&e.mpath, s.into_iter().map(|(_, l, o, n)| (l, o, n)))
-            .map_err(|err| {
+        let _ = reader_thread.join();
+        if let Some(c) = self.cache.as_mut() {
+            c.save().map_err(|e| {
                 CliError::new(
-                    format!("adding {} to the manifest", e.mpath),
-                    err.to_string(),
-                    "",
+                    "saving the resume cache",
+                    e.to_string(),
+                    "check the disk, or pass --no-cache",
                 )
             })?;
-    }
-    for d in &dirs {
-        m.put_dir(d).map_err(|err| {
-            CliError::new(format!("adding {d} to the manifest"), err.to_string(), "")
-        })?;
-    }
-    progress.finish();
-
-    let name = match &args.name {
-        Some(n) => n.clone(),
-        None => {
-            let me = client
-                .api_get("users/current", "finding who you are")
-                .await?;
-            let user = me["username"].as_str().unwrap_or("unknown").to_string();
-            format!(
-                "Saved at {} by {user}@{}",
-                crate::client::rfc3339(unix_now())
-                    .replace('T', " ")
-                    .replace('Z', " UTC"),
-                hostname()
-            )
         }
-    };
-    let mut coll = json!({"manifest_text": m.to_text(), "name": name});
-    if let Some(p) = &args.project {
-        coll["owner_uuid"] = json!(p);
+        Ok(())
     }
-    if let Some(r) = args.replication {
-        coll["replication_desired"] = json!(r);
+
+    /// Takes the reader's blocks until it is done, keeping at most `threads` uploads
+    /// running (the channel holds one more block: `threads + 2` in memory).
+    async fn pump(
+        &mut self,
+        mut rx: mpsc::Receiver<Item>,
+        tasks: &mut JoinSet<Uploaded>,
+        threads: usize,
+    ) -> Result<(), CliError> {
+        loop {
+            while tasks.len() >= threads {
+                if let Some(r) = tasks.join_next().await {
+                    self.uploaded(r)?;
+                }
+            }
+            let item = tokio::select! {
+                biased;
+                Some(r) = tasks.join_next() => {
+                    self.uploaded(r)?;
+                    continue;
+                }
+                item = rx.recv() => item,
+            };
+            match item {
+                None => return Ok(()),
+                Some(Item::Failed(e)) => return Err(e),
+                Some(Item::StdinSize(i, n)) => self.sizes[i] = n,
+                Some(Item::Stored(loc, part)) => {
+                    self.record(loc, vec![part]);
+                    if let Some(c) = self.cache.as_mut() {
+                        c.maybe_save();
+                    }
+                }
+                Some(Item::Block(data, parts)) => self.spawn(tasks, data, parts),
+            }
+        }
     }
-    let v: Value = client
-        .api_post(
-            "collections?ensure_unique_name=true",
-            json!({"collection": coll}),
-            "creating the collection",
-        )
-        .await?;
-    let key = if args.portable_data_hash {
-        "portable_data_hash"
+
+    /// The collection's manifest: every file from its stored runs, every empty directory.
+    fn manifest(&mut self, dirs: &[String]) -> Result<Manifest, CliError> {
+        let mut m = Manifest::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let mut s = std::mem::take(&mut self.segs[i]);
+            s.sort_by_key(|x| x.0);
+            let have: u64 = s.iter().map(|x| x.3).sum();
+            if have != self.sizes[i] {
+                return Err(CliError::new(
+                    format!("uploading {}", e.mpath),
+                    format!("{have} of {} bytes were stored", self.sizes[i]),
+                    "run the same keep put again to resume",
+                ));
+            }
+            m.put_file(&e.mpath, s.into_iter().map(|(_, l, o, n)| (l, o, n)))
+                .map_err(|err| {
+                    CliError::new(
+                        format!("adding {} to the manifest", e.mpath),
+                        err.to_string(),
+                        "",
+                    )
+                })?;
+        }
+        for d in dirs {
+            m.put_dir(d).map_err(|err| {
+                CliError::new(format!("adding {d} to the manifest"), err.to_string(), "")
+            })?;
+        }
+        Ok(m)
+    }
+}
+
+/// An upload task's result: the stored block's locator and the file parts it holds.
+type Uploaded = Result<(Locator, Vec<Part>), CliError>;
+
+/// The whole blocks holding only this file, from its start: what a rerun can reuse.
+fn whole_blocks(mut p: Segs) -> Chunks {
+    p.sort_by_key(|s| s.0);
+    let mut chunks = Vec::new();
+    let mut at = 0;
+    for (off, loc, boff, len) in p {
+        if off != at || boff != 0 || len != loc.size {
+            break;
+        }
+        chunks.push((off, len, loc));
+        at += len;
+    }
+    chunks
+}
+
+/// `--name`, else "Saved at <UTC time> by <user>@<host>".
+async fn collection_name(client: &Client, args: &PutArgs) -> Result<String, CliError> {
+    if let Some(n) = &args.name {
+        return Ok(n.clone());
+    }
+    let me = client
+        .current_user()
+        .await
+        .map_err(|e| fail("finding who you are", e))?;
+    let user = if me.username.is_empty() {
+        "unknown"
     } else {
-        "uuid"
+        &me.username
     };
-    let out = v[key].as_str().ok_or_else(|| {
+    Ok(format!(
+        "Saved at {} by {user}@{}",
+        crate::client::rfc3339(unix_now())
+            .replace('T', " ")
+            .replace('Z', " UTC"),
+        hostname()
+    ))
+}
+
+/// Creates the collection and prints its UUID (or PDH).
+async fn create_collection(client: &Client, args: &PutArgs, m: Manifest) -> Result<(), CliError> {
+    let new = NewCollection {
+        manifest_text: m.to_text(),
+        name: Some(collection_name(client, args).await?),
+        owner_uuid: args.project.clone(),
+        replication_desired: args.replication,
+        properties: None,
+    };
+    let what = "creating the collection";
+    let c = client
+        .create_collection(&new, true)
+        .await
+        .map_err(|e| fail(what, e))?;
+    let out = match args.portable_data_hash {
+        true => Some(c.portable_data_hash.as_str()).filter(|p| !p.is_empty()),
+        false => c.uuid(),
+    };
+    let out = out.ok_or_else(|| {
         CliError::new(
-            "creating the collection",
-            format!("the API's answer has no {key}"),
+            what,
+            "the API's answer has no UUID or portable data hash",
             "check that KEEP_API_HOST is a Keep API server",
         )
     })?;

@@ -1,6 +1,10 @@
 //! Client settings (DESIGN §4): `KEEP_API_HOST` and `KEEP_API_TOKEN` from the
 //! environment, else from `$XDG_CONFIG_HOME/keep/settings.conf`
 //! (default `~/.config/keep/settings.conf`), which the first `keep serve` writes.
+//!
+//! Optional, same places: `KEEP_TIMEOUT` (one block or API request, default 5m),
+//! `KEEP_CONNECT_TIMEOUT` (default 10s), both durations like `30s`; `KEEP_RETRIES` (more
+//! passes over the keepstores after a failure waiting may cure, default 3).
 
 use std::path::PathBuf;
 
@@ -14,6 +18,8 @@ pub struct Settings {
     /// A URL without a trailing slash, e.g. `http://127.0.0.1:8003`.
     pub api_host: String,
     pub token: Token,
+    /// Timeouts and retries for keep-client.
+    pub options: keep_client::Options,
 }
 
 /// `$XDG_CONFIG_HOME/keep/settings.conf`, else `$HOME/.config/keep/settings.conf`.
@@ -86,7 +92,48 @@ pub fn load() -> Result<Settings, CliError> {
             "use the v2/<uuid>/<secret> form printed by `keep token create`",
         )
     })?;
-    Ok(Settings { api_host, token })
+    let options = options(&get)?;
+    Ok(Settings {
+        api_host,
+        token,
+        options,
+    })
+}
+
+/// `KEEP_TIMEOUT`, `KEEP_CONNECT_TIMEOUT`, `KEEP_RETRIES` over keep-client's defaults.
+fn options(get: &dyn Fn(&str) -> Option<String>) -> Result<keep_client::Options, CliError> {
+    let mut o = keep_client::Options::default();
+    let dur = |k: &str| -> Result<Option<std::time::Duration>, CliError> {
+        get(k)
+            .map(|v| {
+                keep_format::parse_duration(&v).map_err(|e| {
+                    CliError::new(
+                        format!("reading {k}={v}"),
+                        e.to_string(),
+                        "write it like 30s, 5m",
+                    )
+                })
+            })
+            .transpose()
+    };
+    if let Some(d) = dur("KEEP_TIMEOUT")? {
+        o.block_timeout = d;
+        o.api_timeout = d;
+        o.read_timeout = o.read_timeout.min(d);
+    }
+    if let Some(d) = dur("KEEP_CONNECT_TIMEOUT")? {
+        o.connect_timeout = d;
+    }
+    if let Some(v) = get("KEEP_RETRIES") {
+        o.retries = v.parse().map_err(|_| {
+            CliError::new(
+                format!("reading KEEP_RETRIES={v}"),
+                "not a number",
+                "write a count like 3 (0: no retries)",
+            )
+        })?;
+    }
+    Ok(o)
 }
 
 /// Writes the settings file (0600), replacing it atomically. Returns its path.

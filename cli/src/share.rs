@@ -6,9 +6,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::{json, Value};
+use keep_client::{ApiToken, Client, ListParams, NewToken};
 
-use crate::client::{broken_pipe_ok, parse_target, rfc3339, unix_now, Client};
+use crate::client::{broken_pipe_ok, connect, fail, parse_target, rfc3339, unix_now};
 use crate::error::CliError;
 
 #[derive(Debug, Args)]
@@ -46,18 +46,17 @@ fn scopes(uuid: &str) -> [String; 2] {
 
 async fn resolve_uuid(client: &Client, id: &str) -> Result<String, CliError> {
     let t = parse_target(id)?;
-    let rec = client.collection(&t.id).await?;
-    rec["uuid"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            CliError::usage(
-                format!("sharing {id}"),
-                "a portable data hash names content, not a collection that can be shared",
-                "share the collection's UUID",
-            )
-        })
+    let rec = client
+        .collection(&t.id)
+        .await
+        .map_err(|e| fail(format!("reading collection {}", t.id), e))?;
+    rec.uuid().map(str::to_string).ok_or_else(|| {
+        CliError::usage(
+            format!("sharing {id}"),
+            "a portable data hash names content, not a collection that can be shared",
+            "share the collection's UUID",
+        )
+    })
 }
 
 fn print(line: &str) -> Result<(), CliError> {
@@ -66,14 +65,12 @@ fn print(line: &str) -> Result<(), CliError> {
 }
 
 pub async fn run(args: ShareArgs) -> Result<(), CliError> {
-    let client = Client::connect().await?;
+    let client = connect()?;
     if let Some(tok) = &args.revoke {
         client
-            .api_delete(
-                &format!("api_client_authorizations/{tok}"),
-                &format!("revoking token {tok}"),
-            )
-            .await?;
+            .revoke_token(tok)
+            .await
+            .map_err(|e| fail(format!("revoking token {tok}"), e))?;
         return print(tok);
     }
     let Some(id) = args.id.as_deref() else {
@@ -86,46 +83,47 @@ pub async fn run(args: ShareArgs) -> Result<(), CliError> {
     let uuid = resolve_uuid(&client, id).await?;
     let want = scopes(&uuid);
     if args.list {
-        let v = client
-            .api_get_query(
-                "api_client_authorizations",
-                &[("limit", "1000".to_string())],
-                "listing tokens",
-            )
-            .await?;
-        for t in v["items"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-            let sc: Vec<&str> = t["scopes"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if sc.len() == 2 && want.iter().all(|w| sc.contains(&w.as_str())) {
-                let exp = t["expires_at"].as_str().unwrap_or("never");
-                print(&format!("{} {exp}", t["uuid"].as_str().unwrap_or("?")))?;
+        let tokens = client
+            .list::<ApiToken>(&ListParams::default().limit(1000))
+            .await
+            .map_err(|e| fail("listing tokens", e))?;
+        for t in tokens.items {
+            if t.scopes.len() == 2 && want.iter().all(|w| t.scopes.contains(w)) {
+                let exp = t.expires_at.as_deref().unwrap_or("never");
+                print(&format!("{} {exp}", t.uuid))?;
             }
         }
         return Ok(());
     }
-    let web = client.web_url.clone().ok_or_else(|| {
+    let what = format!("sharing {uuid}");
+    let web = client
+        .cluster()
+        .await
+        .map_err(|e| fail(&what, e))?
+        .web_url
+        .clone()
+        .ok_or_else(|| {
+            CliError::new(
+                &what,
+                "the API server does not know keep-web's URL",
+                "set [web] external_url in the cluster's configuration",
+            )
+        })?;
+    let new = NewToken {
+        scopes: want.to_vec(),
+        expires_at: args
+            .expires
+            .map(|d| rfc3339(unix_now().saturating_add(d.as_secs()))),
+        ..NewToken::default()
+    };
+    let what = format!("creating a sharing token for {uuid}");
+    let t = client
+        .create_token(&new)
+        .await
+        .map_err(|e| fail(&what, e))?;
+    let secret = t.api_token.ok_or_else(|| {
         CliError::new(
-            format!("sharing {uuid}"),
-            "the API server does not know keep-web's URL",
-            "set [web] external_url in the cluster's configuration",
-        )
-    })?;
-    let mut t = json!({ "scopes": want });
-    if let Some(d) = args.expires {
-        t["expires_at"] = json!(rfc3339(unix_now().saturating_add(d.as_secs())));
-    }
-    let v = client
-        .api_post(
-            "api_client_authorizations",
-            json!({ "api_client_authorization": t }),
-            &format!("creating a sharing token for {uuid}"),
-        )
-        .await?;
-    let secret = v["api_token"].as_str().ok_or_else(|| {
-        CliError::new(
-            format!("creating a sharing token for {uuid}"),
+            &what,
             "the API's answer has no api_token",
             "check that KEEP_API_HOST is a Keep API server",
         )

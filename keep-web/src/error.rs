@@ -103,6 +103,14 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The API, or every keepstore a request needed, could not be reached (connection
+    /// refused, a timeout), or answered 502/503/504 itself: 503 with Retry-After.
+    #[error("service unavailable: {what}")]
+    Unavailable {
+        what: String,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
     /// Data from the API (a manifest, a PDH) that keep-format refused.
     #[error("upstream: {what}")]
     UpstreamData {
@@ -132,12 +140,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// A failed request to the API or a keepstore, its URL dropped.
+    /// A failed request to the API or a keepstore, its URL dropped; one that could not
+    /// connect, or timed out, is [`Error::Unavailable`].
     pub fn http(what: impl Into<String>, e: reqwest::Error) -> Error {
-        Error::Http {
-            what: what.into(),
-            source: e.without_url(),
+        let (what, source) = (what.into(), e.without_url());
+        if source.is_connect() || source.is_timeout() {
+            return Error::Unavailable {
+                what,
+                source: Some(source),
+            };
         }
+        Error::Http { what, source }
     }
 
     pub fn limit(what: impl Into<String>, limit: impl ToString, over: Over) -> Error {

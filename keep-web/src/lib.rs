@@ -17,7 +17,7 @@
 //! | upstream | `upstream`: the API and keepstores, and the caches |
 //! | credentials | `credentials`: where tokens come from, the cookie redirect, redaction |
 //! | request basics | `request`: method, headers, bodies, %-encoding |
-//! | foundations | `config`, `error`, `limits`, `time` |
+//! | foundations | `config`, `error`, `limits` |
 
 #![forbid(unsafe_code)]
 
@@ -31,10 +31,10 @@ mod ops;
 mod request;
 mod resolve;
 mod service;
-mod time;
 mod upstream;
 
 pub use config::Config;
 pub use error::Error;
+pub use limits::UPSTREAM_POOL_IDLE;
 pub use service::KeepWeb;
 pub use upstream::{LocalBlocks, SliceStream};

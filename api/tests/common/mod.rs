@@ -45,18 +45,31 @@ impl Drop for Server {
 }
 
 pub async fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), None).await
+}
+
+/// The server on the data directory `dir` (its database at `dir/db`). `admin`: the
+/// admin token of a database that already has its admin; None for a fresh one.
+pub async fn start_in(dir: tempfile::TempDir, admin: Option<String>) -> Server {
     let cfg = config(dir.path());
     let api = tokio::task::spawn_blocking(move || Api::open(cfg))
         .await
         .unwrap()
         .unwrap();
     let a2 = api.clone();
-    let admin = tokio::task::spawn_blocking(move || a2.bootstrap())
+    let first = tokio::task::spawn_blocking(move || a2.bootstrap())
         .await
         .unwrap()
-        .unwrap()
-        .expect("first start returns the admin token");
+        .unwrap();
+    let admin = match (first, admin) {
+        (Some(t), None) => t.expose(),
+        (None, Some(t)) => t,
+        (first, admin) => panic!(
+            "bootstrap made an admin token: {}, one was given: {}",
+            first.is_some(),
+            admin.is_some()
+        ),
+    };
     let a3 = api.clone();
     let server = HttpServer::new(move || {
         let a = a3.clone();
@@ -71,7 +84,7 @@ pub async fn start() -> Server {
     tokio::spawn(srv);
     Server {
         url: format!("http://{addr}"),
-        admin: admin.expose(),
+        admin,
         api,
         http: reqwest::Client::new(),
         handle,

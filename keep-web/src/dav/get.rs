@@ -13,7 +13,7 @@ use crate::request::headers;
 use crate::request::method::DavMethod;
 use crate::resolve::node::Node;
 
-pub fn get(call: &Call<'_>, node: Node, token: Option<Token>) -> Result<HttpResponse, Error> {
+pub async fn get(call: &Call<'_>, node: Node, token: Option<Token>) -> Result<HttpResponse, Error> {
     let trailing = call.parsed.trailing;
     match node {
         Node::Coll {
@@ -33,7 +33,7 @@ pub fn get(call: &Call<'_>, node: Node, token: Option<Token>) -> Result<HttpResp
                 counter: call.bytes_out.clone(),
             };
             let head = call.method == DavMethod::Head;
-            serve_file(call.up, call.req, &view, &path, &tok, head, opts)
+            serve_file(call.up, call.req, &view, &path, &tok, head, opts).await
         }
         _ if !trailing => {
             // a directory without its `/`: a Location that stays on this host

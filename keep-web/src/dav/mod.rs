@@ -39,7 +39,7 @@ pub async fn handle(
     match call.method {
         DavMethod::Get | DavMethod::Head | DavMethod::Propfind if missing => Err(Error::NoSuchPath),
         DavMethod::Options => Ok(options::options()),
-        DavMethod::Get | DavMethod::Head => get::get(&call, node, token),
+        DavMethod::Get | DavMethod::Head => get::get(&call, node, token).await,
         DavMethod::Propfind => propfind::propfind(&call, node),
         // LOCK on a missing path answers 201 and creates nothing
         DavMethod::Lock => lock::lock(&call, missing),

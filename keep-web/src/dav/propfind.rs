@@ -32,7 +32,7 @@ impl Dates {
             self.last = Some((
                 t,
                 httpdate::fmt_http_date(t),
-                crate::time::format_rfc3339(t),
+                keep_format::time::Timestamp::from(t).to_rfc3339_seconds(),
             ));
         }
         match &self.last {

@@ -90,8 +90,9 @@ fn ranges(r: &str, size: u64) -> Result<Option<Vec<RangeInclusive<u64>>>, Error>
     }
 }
 
-/// GET or HEAD (`head`) of file `path` of `view`.
-pub fn serve_file(
+/// GET or HEAD (`head`) of file `path` of `view`. The status waits for the first bytes
+/// of the body (see [`started`]).
+pub async fn serve_file(
     up: &Arc<Upstream>,
     req: &HttpRequest,
     view: &Arc<View>,
@@ -103,7 +104,7 @@ pub fn serve_file(
     let file = view.index.file(path).ok_or(Error::NoSuchPath)?;
     let size = file.size();
     let etag = format!("\"{}\"", file.content_id().to_hex());
-    let modified = crate::time::trunc(view.modified);
+    let modified = keep_format::time::trunc_seconds(view.modified);
     let ctype = mime_guess::from_path(path).first_or_octet_stream();
     let name = path.rsplit('/').next().unwrap_or(path);
 
@@ -146,17 +147,32 @@ pub fn serve_file(
     let ctype = ctype.essence_str();
     match wanted {
         None => {
+            let body = started(fetch(0, size)).await?;
             b.content_type(ctype);
-            Ok(b.body(SizedStream::new(size, fetch(0, size))))
+            Ok(b.body(SizedStream::new(size, body)))
         }
         Some(rs) if rs.len() == 1 => {
             let (s, e) = (*rs[0].start(), *rs[0].end());
+            let body = started(fetch(s, e + 1)).await?;
             b.status(StatusCode::PARTIAL_CONTENT)
                 .content_type(ctype)
                 .insert_header((header::CONTENT_RANGE, format!("bytes {s}-{e}/{size}")));
-            Ok(b.body(SizedStream::new(e - s + 1, fetch(s, e + 1))))
+            Ok(b.body(SizedStream::new(e - s + 1, body)))
         }
         Some(rs) => Ok(multipart(b, &rs, size, ctype, head, fetch)),
+    }
+}
+
+/// `st` once its first chunk has arrived: a keepstore that can't be reached, or fails,
+/// at the start is then answered with its status (503, 502) instead of a 200 whose body
+/// breaks off.
+async fn started(
+    mut st: BoxStream<'static, Result<Bytes, Error>>,
+) -> Result<BoxStream<'static, Result<Bytes, Error>>, Error> {
+    match st.next().await {
+        None => Ok(stream::empty().boxed()),
+        Some(Err(e)) => Err(e),
+        Some(Ok(first)) => Ok(stream::once(async move { Ok(first) }).chain(st).boxed()),
     }
 }
 

@@ -112,7 +112,10 @@ async fn write_archive(
 
 /// A ZIP (MS-DOS) date holds the years 1980 to 2107: times outside are clamped.
 fn zip_date(t: std::time::SystemTime) -> ZipDateTime {
-    let (y, m, d, h, mi, s) = crate::time::civil_utc(t);
+    let utc = jiff::tz::Offset::UTC
+        .to_datetime(jiff::Timestamp::try_from(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH));
+    let (y, m, d) = (utc.year(), utc.month() as u32, utc.day() as u32);
+    let (h, mi, s) = (utc.hour() as u32, utc.minute() as u32, utc.second() as u32);
     let (y, m, d, h, mi, s) = match y {
         ..1980 => (1980, 1, 1, 0, 0, 0),
         2108.. => (2107, 12, 31, 23, 59, 58),

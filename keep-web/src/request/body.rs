@@ -93,7 +93,11 @@ mod tests {
             "</x>".repeat(20_000)
         );
         let e = propfind(deep.as_bytes()).unwrap_err();
-        assert!(e.to_string().contains("deeper than 32"), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("deeper than {XML_DEPTH_MAX}")),
+            "{e}"
+        );
         let wide = format!(
             "<D:propfind xmlns:D=\"DAV:\"><D:prop>{}</D:prop></D:propfind>",
             "<x/>".repeat(30_000)

@@ -92,12 +92,13 @@ pub fn query_without(q: &str, keys: &[&str]) -> String {
         .join("&")
 }
 
-/// The query string with the value of every piece whose decoded key is one of `keys`
-/// replaced by `<redacted>` (for logs).
+/// The query string with the value of every piece whose decoded key is one of `keys`,
+/// in any case, replaced by `<redacted>` (for logs: stricter than the credential rule).
 pub fn query_redacted(q: &str, keys: &[&str]) -> String {
     q.split('&')
         .map(|p| {
-            if keys.contains(&key_of(p).as_str()) {
+            let key = key_of(p);
+            if keys.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
                 let k = p.split_once('=').map_or(p, |(k, _)| k);
                 format!("{k}=<redacted>")
             } else {

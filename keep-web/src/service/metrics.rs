@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
-use subtle::ConstantTimeEq;
 
 use crate::error::Error;
 use crate::request::headers;
@@ -52,7 +51,7 @@ impl Metrics {
         let got = headers::get(req, header::AUTHORIZATION)
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !bool::from(got.as_bytes().ct_eq(want.as_bytes())) {
+        if !keep_format::secret::ct_eq_str(got, want) {
             return Err(if got.is_empty() {
                 Error::Unauthorized
             } else {

@@ -2,11 +2,13 @@
 //! status needs, and a body that says what failed (with its causes; never a URL, a
 //! token or a signature: those are kept out of errors where they are made).
 
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::error::{Error, Over};
+use crate::limits::RETRY_AFTER_SECS;
 use crate::request::method::READ_METHODS;
 
 /// CORS headers every response carries (DESIGN §5).
@@ -27,6 +29,10 @@ pub fn add_cors(resp: &mut HttpResponse) {
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
         match self {
+            Error::BodyRead {
+                source: PayloadError::Io(e),
+                ..
+            } if e.kind() == std::io::ErrorKind::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Error::BadRequest(_) | Error::BadBody(_) | Error::BodyRead { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -47,6 +53,7 @@ impl ResponseError for Error {
                 StatusCode::RANGE_NOT_SATISFIABLE
             }
             Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::OtherServer(_)
             | Error::Upstream(_)
             | Error::Http { .. }
@@ -68,6 +75,9 @@ impl ResponseError for Error {
             }
             Error::RangeNotSatisfiable(len) | Error::RangeRefused { len, .. } => {
                 r.insert_header((header::CONTENT_RANGE, format!("bytes */{len}")));
+            }
+            Error::Unavailable { .. } => {
+                r.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
             }
             Error::MethodNotAllowed | Error::ReadOnly(_) => {
                 r.insert_header((header::ALLOW, READ_METHODS));

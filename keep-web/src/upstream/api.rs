@@ -6,13 +6,14 @@ use keep_format::Token;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::limits::LISTING_MAX;
+use crate::limits::{LISTING_MAX, UPSTREAM_READ_TIMEOUT};
+use crate::upstream::http::Http;
 
 /// Page size for list calls (the API's maximum).
 const PAGE: usize = 1000;
 
 pub struct ApiClient {
-    http: reqwest::Client,
+    http: Http,
     url: String,
 }
 
@@ -22,7 +23,16 @@ fn read_status(st: reqwest::StatusCode, what: &str) -> Error {
     match st.as_u16() {
         401 => Error::Unauthorized,
         400 | 403 | 404 | 422 => Error::NotFound,
+        502..=504 => unavailable(st, what),
         _ => Error::Upstream(format!("the API answered {st} for {what}")),
+    }
+}
+
+/// The API (or a proxy before it) says it can't serve now: so does keep-web.
+fn unavailable(st: reqwest::StatusCode, what: &str) -> Error {
+    Error::Unavailable {
+        what: format!("the API answered {st} for {what}"),
+        source: None,
     }
 }
 
@@ -39,7 +49,7 @@ async fn error_text(r: reqwest::Response) -> String {
 }
 
 impl ApiClient {
-    pub fn new(http: reqwest::Client, url: &str) -> ApiClient {
+    pub fn new(http: Http, url: &str) -> ApiClient {
         ApiClient {
             http,
             url: url.trim_end_matches('/').to_string(),
@@ -53,12 +63,15 @@ impl ApiClient {
         token: &Token,
         query: &[(&str, String)],
     ) -> Result<Value, Error> {
+        let url = format!("{}{path}", self.url);
         let r = self
             .http
-            .get(format!("{}{path}", self.url))
-            .query(query)
-            .bearer_auth(token.expose())
-            .send()
+            .send_idempotent(|c| {
+                c.get(&url)
+                    .query(query)
+                    .timeout(UPSTREAM_READ_TIMEOUT)
+                    .bearer_auth(token.expose())
+            })
             .await
             .map_err(|e| Error::http(format!("API request {path}"), e))?;
         if !r.status().is_success() {
@@ -111,6 +124,7 @@ impl ApiClient {
     ) -> Result<Value, Error> {
         let r = self
             .http
+            .pooled
             .patch(format!("{}{path}", self.url))
             .query(query)
             .bearer_auth(token.expose())
@@ -118,7 +132,8 @@ impl ApiClient {
             .send()
             .await
             .map_err(|e| Error::http(format!("API update {path}"), e))?;
-        let st = r.status().as_u16();
+        let status = r.status();
+        let st = status.as_u16();
         if (200..300).contains(&st) {
             return r
                 .json()
@@ -131,6 +146,7 @@ impl ApiClient {
             403 => Error::Forbidden(msg),
             404 => Error::NotFound,
             409 | 422 => Error::Conflict(msg),
+            502..=504 => unavailable(status, path),
             412 => Error::PreconditionFailed(msg),
             400 => Error::BadRequest(msg),
             _ => Error::Upstream(format!("updating {path}: {msg}")),
@@ -140,12 +156,15 @@ impl ApiClient {
     /// The keepstores the API publishes (`GET /arvados/v1/config`).
     pub async fn keepstore_urls(&self) -> Result<Vec<String>, Error> {
         let what = "API config";
+        let url = format!("{}/arvados/v1/config", self.url);
         let r = self
             .http
-            .get(format!("{}/arvados/v1/config", self.url))
-            .send()
+            .send_idempotent(|c| c.get(&url))
             .await
             .map_err(|e| Error::http(what, e))?;
+        if !r.status().is_success() {
+            return Err(read_status(r.status(), what));
+        }
         let v: Value = r.json().await.map_err(|e| Error::http(what, e))?;
         let urls: Vec<String> = match v.get("keepstore_urls") {
             Some(Value::Array(a)) => a

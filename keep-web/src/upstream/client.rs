@@ -43,10 +43,7 @@ impl Upstream {
         keepstores: Vec<String>,
         local: Option<Arc<dyn LocalBlocks>>,
     ) -> Result<Upstream, Error> {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        let http = crate::upstream::http::Http::new()?;
         Ok(Upstream {
             api: ApiClient::new(http.clone(), api_url),
             keep: KeepClient::new(http, keepstores, local),
@@ -105,7 +102,8 @@ impl Upstream {
             let exp = v
                 .get("expires_at")
                 .and_then(Value::as_str)
-                .and_then(crate::time::parse_rfc3339);
+                .and_then(|s| keep_format::time::Timestamp::parse(s).ok())
+                .map(SystemTime::from);
             self.expiry.insert(tk, exp);
         }
     }
@@ -236,6 +234,10 @@ impl Upstream {
         len: u64,
         token: &Token,
     ) -> Result<SliceStream, Error> {
+        if len == 0 {
+            // (a zero-length segment: no request, and no `Range: bytes=off-(off-1)`)
+            return Ok(futures_util::stream::empty().boxed());
+        }
         if len > SMALL_SLICE || locator.signature().is_none() {
             return self.keep.slice(&self.api, locator, off, len, token).await;
         }

@@ -1,7 +1,9 @@
 //! The keepstores over HTTP (and the in-process one through [`LocalBlocks`]): verified
 //! block slices and block writes, each block's keepstores in rendezvous order.
 //!
-//! No message here names a signed locator: its `+A` signature is a credential.
+//! No message here names a signed locator (its `+A` signature is a credential) or a
+//! keepstore's URL (an internal address): errors reach clients in 502 bodies. Which
+//! keepstore failed is logged (its base URL only).
 
 use std::sync::Arc;
 
@@ -11,10 +13,21 @@ use keep_format::{Hash, Locator, Token};
 
 use crate::error::Error;
 use crate::upstream::api::ApiClient;
+use crate::upstream::http::Http;
 use crate::upstream::types::{LocalBlocks, SliceStream};
 
+/// A keepstore's error text as keep-web repeats it: its first line, at most 200 bytes.
+fn one_line(text: &str) -> String {
+    let line = text.trim().lines().next().unwrap_or_default();
+    let mut end = line.len().min(200);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].to_string()
+}
+
 pub struct KeepClient {
-    http: reqwest::Client,
+    http: Http,
     configured: Vec<String>,
     found: tokio::sync::OnceCell<Vec<String>>,
     local: Option<Arc<dyn LocalBlocks>>,
@@ -22,7 +35,7 @@ pub struct KeepClient {
 
 impl KeepClient {
     pub fn new(
-        http: reqwest::Client,
+        http: Http,
         keepstores: Vec<String>,
         local: Option<Arc<dyn LocalBlocks>>,
     ) -> KeepClient {
@@ -75,18 +88,22 @@ impl KeepClient {
         }
         let hash = locator.hash;
         let mut last = Error::Upstream(format!("no keepstore has block {hash}"));
-        for ks in self.ordered(api, &hash).await? {
+        for (i, ks) in self.ordered(api, &hash).await?.into_iter().enumerate() {
+            let url = format!("{ks}/{locator}");
+            let range = format!("bytes={off}-{}", off + len - 1);
             let r = self
                 .http
-                .get(format!("{ks}/{locator}"))
-                .bearer_auth(token.expose())
-                .header("Range", format!("bytes={off}-{}", off + len - 1))
-                .send()
+                .send_idempotent(|c| {
+                    c.get(&url)
+                        .bearer_auth(token.expose())
+                        .header("Range", &range)
+                })
                 .await;
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
-                    last = Error::http(format!("reading block {hash} from {ks}"), e);
+                    last = Error::http(format!("reading block {hash} from keepstore #{i}"), e);
+                    tracing::warn!(keepstore = %ks, "reading block {hash}: {}", last.chain());
                     continue;
                 }
             };
@@ -94,8 +111,9 @@ impl KeepClient {
             let whole = st == 200 && off == 0 && len == locator.size;
             if st == 206 || whole {
                 if r.content_length().is_some_and(|n| n != len) {
+                    tracing::warn!(keepstore = %ks, "a slice of block {hash} of the wrong length");
                     return Err(Error::Upstream(format!(
-                        "keepstore {ks} sent a slice of block {hash} of the wrong length"
+                        "keepstore #{i} sent a slice of block {hash} of the wrong length"
                     )));
                 }
                 return Ok(r
@@ -103,7 +121,8 @@ impl KeepClient {
                     .map_err(move |e| Error::http(format!("reading block {hash}"), e))
                     .boxed());
             }
-            last = Error::Upstream(format!("keepstore {ks} answered {st} for block {hash}"));
+            tracing::warn!(keepstore = %ks, "answered {st} for block {hash}");
+            last = Error::Upstream(format!("keepstore #{i} answered {st} for block {hash}"));
         }
         Err(last)
     }
@@ -132,18 +151,18 @@ impl KeepClient {
         let order = self.ordered(api, &hash).await?;
         let mut last = Error::Upstream("no keepstore is configured".into());
         let mut full = Vec::new();
-        for &ks in &order {
+        for (i, &ks) in order.iter().enumerate() {
+            // a block PUT is idempotent (same hash, same bytes): retried like a read
+            let url = format!("{ks}/{hash}");
             let r = self
                 .http
-                .put(format!("{ks}/{hash}"))
-                .bearer_auth(token.expose())
-                .body(data.clone())
-                .send()
+                .send_idempotent(|c| c.put(&url).bearer_auth(token.expose()).body(data.clone()))
                 .await;
             let r = match r {
                 Ok(r) => r,
                 Err(e) => {
-                    last = Error::http(format!("storing block {hash} on {ks}"), e);
+                    last = Error::http(format!("storing block {hash} on keepstore #{i}"), e);
+                    tracing::warn!(keepstore = %ks, "storing block {hash}: {}", last.chain());
                     continue;
                 }
             };
@@ -153,25 +172,26 @@ impl KeepClient {
                 // (the parse error would quote the signed locator: not kept)
                 let l: Locator = text.trim().parse().map_err(|_| {
                     Error::Upstream(format!(
-                        "keepstore {ks} answered something that is not a locator for block {hash}"
+                        "keepstore #{i} answered something that is not a locator for block {hash}"
                     ))
                 })?;
                 if l.hash != hash || l.size != size {
                     return Err(Error::Upstream(format!(
-                        "keepstore {ks} answered a locator for other data than block {hash}"
+                        "keepstore #{i} answered a locator for other data than block {hash}"
                     )));
                 }
                 return Ok(l);
             }
+            // keepstore's error texts name no locator or URL (they are its own messages)
+            let text = one_line(&text);
+            tracing::warn!(keepstore = %ks, "storing block {hash}: {st}: {text}");
             last = match st.as_u16() {
-                401 | 403 => {
-                    return Err(Error::Forbidden(format!("keepstore {ks}: {}", text.trim())))
-                }
+                401 | 403 => return Err(Error::Forbidden(format!("keepstore #{i}: {text}"))),
                 507 => {
-                    full.push(format!("{ks}: {}", text.trim()));
+                    full.push(format!("keepstore #{i}: {text}"));
                     continue;
                 }
-                _ => Error::Upstream(format!("keepstore {ks} answered {st}: {}", text.trim())),
+                _ => Error::Upstream(format!("keepstore #{i} answered {st}: {text}")),
             };
         }
         // full everywhere it was asked (and no other failure): the client's disk is full

@@ -14,7 +14,8 @@ use crate::upstream::types::Item;
 pub fn modified(v: &Value) -> SystemTime {
     v.get("modified_at")
         .and_then(Value::as_str)
-        .and_then(crate::time::parse_rfc3339)
+        .and_then(|s| keep_format::time::Timestamp::parse(s).ok())
+        .map(SystemTime::from)
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 

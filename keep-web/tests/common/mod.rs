@@ -5,7 +5,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer};
 use keep_format::{BlobSigner, Hash, SigningKey, Token};
 use serde_json::{json, Value};
 
@@ -59,23 +58,28 @@ pub fn data(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A server built as `keep serve` builds every service's (its settings, access log,
+/// body idle timeout and connection watchdog), on 127.0.0.1:0.
+pub fn serve_with<F>(
+    settings: &keep_cli::serve::ServerSettings,
+    f: F,
+) -> (String, std::net::SocketAddr, actix_web::dev::ServerHandle)
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = keep_cli::serve::http_server("test", listener, settings, f).unwrap();
+    let h = srv.handle();
+    tokio::spawn(srv);
+    (format!("http://{addr}"), addr, h)
+}
+
 fn serve<F>(f: F) -> (String, std::net::SocketAddr, actix_web::dev::ServerHandle)
 where
     F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
 {
-    let server = HttpServer::new(move || {
-        let f = f.clone();
-        App::new().configure(f)
-    })
-    .workers(2)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let srv = server.run();
-    let h = srv.handle();
-    tokio::spawn(srv);
-    (format!("http://{addr}"), addr, h)
+    serve_with(&keep_cli::serve::ServerSettings::default(), f)
 }
 
 pub async fn start() -> Env {
@@ -143,17 +147,7 @@ pub async fn start() -> Env {
     env.alice_uuid = alice_uuid;
     env.bob = bob.clone();
 
-    let web = keep_web::KeepWeb::new(keep_web::Config {
-        api_url: env.api.clone(),
-        keepstore_urls: vec![],
-        domain: "localhost".into(),
-        download_host: Some("dl.example".into()),
-        trust_all_content: false,
-        anonymous_token: Some(env.anon.parse::<Token>().unwrap()),
-        management_token: MGMT.into(),
-        external_url: "http://127.0.0.1:9002".into(),
-    })
-    .unwrap();
+    let web = keep_web::KeepWeb::new(env.web_config()).unwrap();
     let (web_url, web_addr, web_h) = serve(move |c| web.configure(c));
     env.web = web_url;
     env.web_addr = web_addr;
@@ -211,6 +205,26 @@ pub async fn start() -> Env {
 }
 
 impl Env {
+    /// keep-web's settings in this environment (API, anonymous token, download host
+    /// `dl.example`).
+    pub fn web_config(&self) -> keep_web::Config {
+        keep_web::Config {
+            api_url: self.api.clone(),
+            keepstore_urls: vec![],
+            domain: "localhost".into(),
+            download_host: Some("dl.example".into()),
+            trust_all_content: false,
+            anonymous_token: Some(self.anon.parse::<Token>().unwrap()),
+            management_token: MGMT.into(),
+            external_url: "http://127.0.0.1:9002".into(),
+        }
+    }
+
+    /// Stops the keepstore server (the first one started).
+    pub async fn stop_keepstore(&self) {
+        self.handles[0].stop(false).await;
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         let r = self
             .http
