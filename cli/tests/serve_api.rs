@@ -2,19 +2,17 @@
 //! commands (`keep user create`, `token create`, `project create`, `filter-group create`,
 //! `grant`) driven as real processes against it.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 
-use common::{Keep, KEEP};
+use crate::support::{serve, Serve, KEEP};
 use serde_json::Value;
 
 /// Runs `keep <args>` as a client of `k`, with settings from the environment.
-fn keep(k: &Keep, token: &str, args: &[&str]) -> Output {
+fn keep(k: &Serve, token: &str, args: &[&str]) -> Output {
     Command::new(KEEP)
         .args(args)
-        .env("KEEP_API_HOST", k.api.as_deref().expect("api url"))
+        .env("KEEP_API_HOST", k.api_url())
         .env("KEEP_API_TOKEN", token)
         .env("XDG_CONFIG_HOME", k.dir.path().join("no-such-config"))
         .output()
@@ -33,34 +31,17 @@ fn ok_line(o: &Output) -> String {
     s.trim().to_string()
 }
 
-fn admin_token(k: &Keep) -> String {
-    std::fs::read_to_string(k.path("admin-token"))
-        .expect("admin-token")
-        .trim()
-        .to_string()
-}
-
-async fn get(k: &Keep, token: &str, path: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .get(format!(
-            "{}/arvados/v1/{path}",
-            k.api.as_deref().unwrap_or("")
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request");
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
+async fn get(k: &Serve, token: &str, path: &str) -> (u16, Value) {
+    k.client().get(&format!("/arvados/v1/{path}"), token).await
 }
 
 #[tokio::test]
 async fn first_start_writes_admin_token_and_settings() {
-    let mut k = Keep::start("");
+    let mut k = serve();
     let api = k.api.clone().expect("keep serve prints the api URL");
     let meta = std::fs::metadata(k.path("admin-token")).expect("admin-token written");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-    let token = admin_token(&k);
+    let token = k.admin_token();
     assert!(token.starts_with("v2/"), "{token}");
 
     let settings = k.dir.path().join("xdg/keep/settings.conf");
@@ -83,7 +64,7 @@ async fn first_start_writes_admin_token_and_settings() {
 
     // a restart keeps the same admin and does not bootstrap again
     k.restart();
-    assert_eq!(admin_token(&k), token);
+    assert_eq!(k.admin_token(), token);
     let (s, _) = get(&k, &token, "users/current").await;
     assert_eq!(s, 200);
     assert!(!k.log().contains(&token), "a token reached the log");
@@ -91,8 +72,8 @@ async fn first_start_writes_admin_token_and_settings() {
 
 #[tokio::test]
 async fn admin_commands_create_and_grant() {
-    let k = Keep::start("");
-    let admin = admin_token(&k);
+    let k = serve();
+    let admin = k.admin_token();
 
     let alice = ok_line(&keep(&k, &admin, &["user", "create", "alice"]));
     assert!(alice.contains("-tpzed-"), "{alice}");

@@ -1,10 +1,8 @@
 //! keepstore through the real `keep serve` process: round trips, crash safety, shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{bytes, files_under, Keep};
+use crate::support::{bytes, files_under, serve, Serve};
 use keep_format::{Hash, Locator, Token};
 
 const MIB: usize = 1 << 20;
@@ -18,7 +16,7 @@ fn client() -> reqwest::Client {
 
 /// A token the API knows (keepstore checks a reader's token with the API, so a made-up
 /// one may write but not read).
-fn root_token(keep: &Keep) -> Token {
+fn root_token(keep: &Serve) -> Token {
     keep.secrets()
         .system_root_token
         .parse()
@@ -37,7 +35,7 @@ async fn put(c: &reqwest::Client, ks: &str, token: &Token, data: Vec<u8>) -> req
 
 #[tokio::test]
 async fn size_table_round_trip() {
-    let keep = Keep::start("");
+    let keep = serve();
     let c = client();
     let token = root_token(&keep);
     for (i, len) in [0, 1, 64 * MIB - 1, 64 * MIB].into_iter().enumerate() {
@@ -85,7 +83,7 @@ async fn size_table_round_trip() {
 
 #[tokio::test]
 async fn health_and_metrics_need_the_management_token() {
-    let keep = Keep::start("");
+    let keep = serve();
     let c = client();
     let s = keep.secrets();
     for path in ["/_health/ping", "/metrics"] {
@@ -115,7 +113,7 @@ async fn health_and_metrics_need_the_management_token() {
 /// intact and readable, and no temp file survives the restart.
 #[tokio::test]
 async fn kill9_during_concurrent_puts_keeps_every_acknowledged_block() {
-    let mut keep = Keep::start("");
+    let mut keep = serve();
     let c = client();
     let token = root_token(&keep);
     let ks = keep.keepstore.clone();
@@ -181,7 +179,7 @@ async fn kill9_during_concurrent_puts_keeps_every_acknowledged_block() {
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero() {
-    let mut keep = Keep::start("");
+    let mut keep = serve();
     let c = client();
     let token = root_token(&keep);
     let data = bytes(32 * MIB, 5);
@@ -214,7 +212,7 @@ async fn sigterm_drains_and_exits_zero() {
 /// One log line a request, with a request id, and no credential anywhere in the log.
 #[tokio::test]
 async fn logs_have_request_ids_and_no_credentials() {
-    let keep = Keep::start("");
+    let keep = serve();
     let c = client();
     let token = Token::generate_bare();
     let res = put(&c, &keep.keepstore, &token, b"secret data".to_vec()).await;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::{data, start, start_with, ADMIN, MGMT};
+use crate::common::{bytes, start, start_with, ADMIN, MGMT};
 use keep_format::Hash;
 use reqwest::Method;
 
@@ -29,8 +29,8 @@ fn parse_index(text: &str) -> Vec<(String, u64, u64)> {
 async fn index_trash_untrash_round_trip() {
     // signatures live 1 s: blocks older than that may be trashed
     let s = start_with(2, Duration::from_secs(1), Duration::from_secs(3600)).await;
-    let a = s.put_ok(data(5000, 1)).await;
-    let b = s.put_ok(data(70_000, 2)).await;
+    let a = s.put_ok(bytes(5000, 1)).await;
+    let b = s.put_ok(bytes(70_000, 2)).await;
 
     // index needs the admin token
     let r = s
@@ -147,7 +147,7 @@ async fn index_trash_untrash_round_trip() {
     assert_eq!(r.status(), 200);
     let r = s.get(&fresh_a).await;
     assert_eq!(r.status(), 200);
-    assert!(r.bytes().await.unwrap().as_ref() == data(5000, 1).as_slice());
+    assert!(r.bytes().await.unwrap().as_ref() == bytes(5000, 1).as_slice());
     let r = s
         .admin(Method::PUT, &format!("/untrash/{}+5000", a.hash))
         .await
@@ -178,7 +178,7 @@ async fn index_trash_untrash_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeper_deletes_expired_trash() {
     let s = start_with(1, Duration::from_secs(0), Duration::from_secs(0)).await;
-    let a = s.put_ok(data(3000, 3)).await;
+    let a = s.put_ok(bytes(3000, 3)).await;
     let text = s
         .admin(Method::GET, "/index")
         .await
@@ -213,7 +213,7 @@ async fn sweeper_deletes_expired_trash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mounts_json() {
     let s = start(2).await;
-    s.put_ok(data(100, 1)).await;
+    s.put_ok(bytes(100, 1)).await;
     let r = s.admin(Method::GET, "/mounts").await.send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
@@ -278,7 +278,7 @@ async fn health_and_metrics_need_the_management_token() {
         serde_json::json!({"health": "OK"})
     );
 
-    let loc = s.put_ok(data(2000, 1)).await;
+    let loc = s.put_ok(bytes(2000, 1)).await;
     assert_eq!(s.get(&loc).await.bytes().await.unwrap().len(), 2000);
     let m = s.metrics().await;
     for want in [

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::common::{data, start, ADMIN, MGMT};
+use crate::common::{bytes, start, ADMIN, MGMT};
 
 /// Sends `head` (no body follows) and returns the status line the server answers with
 /// within 5 s, or "" if it answers nothing.
@@ -138,7 +138,7 @@ async fn list_bodies_have_named_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invented_methods_share_one_metrics_series() {
     let s = start(1).await;
-    let loc = s.put_ok(data(10, 1)).await;
+    let loc = s.put_ok(bytes(10, 1)).await;
     for i in 0..40 {
         let m = Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
         let r = s

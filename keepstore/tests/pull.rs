@@ -6,13 +6,13 @@ use std::time::Duration;
 use keep_format::Hash;
 use reqwest::Method;
 
-use crate::common::{data, start};
+use crate::common::{bytes, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_copies_a_block_from_another_keepstore() {
     let a = start(1).await;
     let b = start(1).await;
-    let body = data(300_000, 7);
+    let body = bytes(300_000, 7);
     let loc = a.put_ok(body.clone()).await;
     let missing = Hash::of(b"nowhere");
     let list = serde_json::json!([

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::common::{data, start};
+use crate::common::{bytes, start};
 use keep_format::{Hash, Locator, BLOCK_SIZE_MAX};
 
 const MIB: usize = 1 << 20;
@@ -16,7 +16,7 @@ async fn round_trip_size_table() {
         .iter()
         .enumerate()
     {
-        let body = data(len, i as u8);
+        let body = bytes(len, i as u64);
         let hash = Hash::of(&body);
         let r = s.put(body.clone()).await;
         assert_eq!(r.status(), 200, "PUT len {len}");
@@ -68,7 +68,7 @@ async fn round_trip_size_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_hash_is_400_and_stores_nothing() {
     let s = start(1).await;
-    let body = data(100_000, 1);
+    let body = bytes(100_000, 1);
     let wrong = Hash::of(b"something else");
     let r = s
         .client
@@ -102,7 +102,7 @@ async fn wrong_hash_is_400_and_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_body_is_400_and_stores_nothing() {
     let s = start(1).await;
-    let body = data(50_000, 2);
+    let body = bytes(50_000, 2);
     let hash = Hash::of(&body);
     // Content-Length says more than we send, then we stop sending
     let mut req = format!(
@@ -261,13 +261,13 @@ async fn disconnect_mid_put_leaves_nothing() {
     });
     s.assert_clean().await;
     // the server still serves
-    s.put_ok(data(10, 3)).await;
+    s.put_ok(bytes(10, 3)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_put_only_refreshes_mtime() {
     let s = start(1).await;
-    let body = data(40_000, 4);
+    let body = bytes(40_000, 4);
     let loc = s.put_ok(body.clone()).await;
     let path = s.block_path(&loc.hash);
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
@@ -292,7 +292,7 @@ async fn second_put_only_refreshes_mtime() {
         .client
         .put(format!("{}/{}", s.base, loc.hash))
         .header("Authorization", s.bearer())
-        .body(data(40_000, 5))
+        .body(bytes(40_000, 5))
         .send()
         .await
         .unwrap();
@@ -302,7 +302,7 @@ async fn second_put_only_refreshes_mtime() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_and_signatures() {
     let s = start(1).await;
-    let body = data(1000, 6);
+    let body = bytes(1000, 6);
     let hash = Hash::of(&body);
 
     // PUT without a token
@@ -396,7 +396,7 @@ async fn two_volumes_spread_blocks() {
     let s = start(2).await;
     let mut locs = Vec::new();
     for i in 0..24u8 {
-        locs.push((s.put_ok(data(1000 + i as usize, i)).await, i));
+        locs.push((s.put_ok(bytes(1000 + i as usize, i.into())).await, i));
     }
     let count = |d: &tempfile::TempDir| {
         let mut n = 0;
@@ -418,6 +418,6 @@ async fn two_volumes_spread_blocks() {
     for (loc, i) in locs {
         let r = s.get(&loc).await;
         assert_eq!(r.status(), 200);
-        assert!(r.bytes().await.unwrap().as_ref() == data(1000 + i as usize, i).as_slice());
+        assert!(r.bytes().await.unwrap().as_ref() == bytes(1000 + i as usize, i.into()).as_slice());
     }
 }

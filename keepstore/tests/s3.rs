@@ -9,7 +9,7 @@ use keep_format::{Hash, BLOCK_SIZE_MAX};
 use reqwest::Method;
 
 use crate::common::garage::{self, unique_prefix};
-use crate::common::{data, start_s3, Server};
+use crate::common::{bytes, start_s3, Server};
 
 const MIB: usize = 1 << 20;
 
@@ -33,7 +33,7 @@ async fn s3_round_trip_and_ranges() {
         .into_iter()
         .enumerate()
     {
-        let body = data(len, i as u8);
+        let body = bytes(len, i as u64);
         let loc = s.put_ok(body.clone()).await;
         let r = s.get(&loc).await;
         assert_eq!(r.status(), 200, "len {len}");
@@ -53,7 +53,7 @@ async fn s3_round_trip_and_ranges() {
         }
     }
     // a second PUT of the same block only touches it
-    let body = data(1000, 42);
+    let body = bytes(1000, 42);
     let loc = s.put_ok(body.clone()).await;
     let prefix = prefix_of(&s).await;
     let key = format!("{prefix}recent/{}", loc.hash);
@@ -71,7 +71,7 @@ async fn s3_failed_put_stores_nothing() {
         |_| {},
     )
     .await;
-    let body = data(100_000, 1);
+    let body = bytes(100_000, 1);
     let wrong = Hash::of(b"something else");
     let r = s
         .client
@@ -98,7 +98,7 @@ async fn s3_corrupt_block_is_502_and_quarantined() {
     let prefix = prefix_of(&s).await;
     let g = garage::shared();
     for (i, len) in [100usize, 200_000].into_iter().enumerate() {
-        let mut body = data(len, i as u8);
+        let mut body = bytes(len, i as u64);
         let loc = s.put_ok(body.clone()).await;
         body[len / 2] ^= 0x10;
         g.put(&format!("{prefix}{}", loc.hash), body).await;
@@ -111,7 +111,7 @@ async fn s3_corrupt_block_is_502_and_quarantined() {
     }
     // damage late in a big block: the response starts, then is cut before its end
     let len = 8 * MIB;
-    let mut body = data(len, 9);
+    let mut body = bytes(len, 9);
     let loc = s.put_ok(body.clone()).await;
     body[len - 3 * MIB] ^= 1;
     g.put(&format!("{prefix}{}", loc.hash), body).await;
@@ -142,7 +142,7 @@ async fn s3_index_trash_untrash_over_http() {
         c.trash_lifetime = Duration::from_secs(0)
     })
     .await;
-    let a = s.put_ok(data(5000, 1)).await;
+    let a = s.put_ok(bytes(5000, 1)).await;
     let text = s
         .admin(Method::GET, "/index")
         .await
@@ -221,7 +221,7 @@ fn signal(pid: u32, sig: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_stalled_or_dead_server_is_5xx_in_bounded_time() {
     let (g, s) = own_garage().await;
-    let loc = s.put_ok(data(300_000, 1)).await;
+    let loc = s.put_ok(bytes(300_000, 1)).await;
     assert_eq!(s.get(&loc).await.status(), 200);
 
     // stalled: the kernel still accepts connections, nobody answers
@@ -231,7 +231,7 @@ async fn s3_stalled_or_dead_server_is_5xx_in_bounded_time() {
     assert_eq!(r.status(), 504, "{}", r.text().await.unwrap_or_default());
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let t = Instant::now();
-    let r = s.put(data(1000, 2)).await;
+    let r = s.put(bytes(1000, 2)).await;
     assert!(r.status().is_server_error(), "{}", r.status());
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     let r = s.admin(Method::GET, "/index").await.send().await.unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use keep_format::{Locator, Token};
 use reqwest::Method;
 
-use crate::common::{data, rfc3339, start_api, start_cfg, ROOT};
+use crate::common::{bytes, rfc3339, start_api, start_cfg, ROOT};
 
 fn quick_check(api: &str) -> keepstore::TokenCheckConfig {
     keepstore::TokenCheckConfig {
@@ -44,13 +44,14 @@ async fn get_as(s: &crate::common::Server, token: &str, loc: &Locator, m: Method
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_stops_reading_blocks() {
-    let api = start_api(Duration::from_secs(3600)).await;
+    let api = start_api().await;
     let s = start_cfg(1, Duration::from_secs(3600), |c| {
         c.token_check = Some(quick_check(&api.url))
     })
     .await;
-    let (uuid, tok) = api.user_token("alice", serde_json::json!({})).await;
-    let loc = put_as(&s, &tok, data(40_000, 1)).await;
+    let tok = api.user("alice").await.token;
+    let uuid = tok.split('/').nth(1).unwrap();
+    let loc = put_as(&s, &tok, bytes(40_000, 1)).await;
     assert_eq!(get_as(&s, &tok, &loc, Method::GET).await, 200);
     assert_eq!(get_as(&s, &tok, &loc, Method::HEAD).await, 200);
 
@@ -97,16 +98,20 @@ async fn a_revoked_token_stops_reading_blocks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_stops_reading_blocks() {
-    let api = start_api(Duration::from_secs(3600)).await;
+    let api = start_api().await;
     let s = start_cfg(1, Duration::from_secs(3600), |c| {
         c.token_check = Some(quick_check(&api.url))
     })
     .await;
     let expires = SystemTime::now() + Duration::from_secs(3);
-    let (_, tok) = api
-        .user_token("bob", serde_json::json!({"expires_at": rfc3339(expires)}))
+    let bob = api.user("bob").await;
+    let tok = api
+        .token_for(
+            &bob.uuid,
+            serde_json::json!({"expires_at": rfc3339(expires)}),
+        )
         .await;
-    let loc = put_as(&s, &tok, data(1000, 2)).await;
+    let loc = put_as(&s, &tok, bytes(1000, 2)).await;
     assert_eq!(get_as(&s, &tok, &loc, Method::GET).await, 200);
     // the API's clock has seconds: wait past the expiry and the cache
     tokio::time::sleep(Duration::from_millis(4200)).await;
@@ -115,13 +120,13 @@ async fn an_expired_token_stops_reading_blocks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valid_answers_are_cached() {
-    let api = start_api(Duration::from_secs(3600)).await;
+    let api = start_api().await;
     let s = start_cfg(1, Duration::from_secs(3600), |c| {
         c.token_check = Some(keepstore::TokenCheckConfig::new(&api.url))
     })
     .await;
-    let (_, tok) = api.user_token("carol", serde_json::json!({})).await;
-    let loc = put_as(&s, &tok, data(1000, 3)).await;
+    let tok = api.user("carol").await.token;
+    let loc = put_as(&s, &tok, bytes(1000, 3)).await;
     for _ in 0..5 {
         assert_eq!(get_as(&s, &tok, &loc, Method::GET).await, 200);
     }
@@ -150,7 +155,7 @@ async fn an_unreachable_api_fails_closed_with_503() {
         })
     })
     .await;
-    let loc = s.put_ok(data(1000, 4)).await;
+    let loc = s.put_ok(bytes(1000, 4)).await;
     let started = std::time::Instant::now();
     let r = s.get(&loc).await;
     assert_eq!(r.status(), 503);
@@ -172,7 +177,7 @@ async fn a_stalled_api_times_out_with_503() {
         })
     })
     .await;
-    let loc = s.put_ok(data(1000, 5)).await;
+    let loc = s.put_ok(bytes(1000, 5)).await;
     let started = std::time::Instant::now();
     let r = s.get(&loc).await;
     assert_eq!(r.status(), 503);

@@ -1,6 +1,6 @@
 //! Verify-on-read: corrupt blocks are never served, Range reads touch only their groups.
 
-use crate::common::{data, flip, start};
+use crate::common::{bytes, flip, start};
 use futures_util::StreamExt;
 use keep_format::{Hash, BLOCK_SIZE_MAX};
 
@@ -23,7 +23,7 @@ fn quarantined(s: &crate::common::Server, hash: &Hash) -> usize {
 async fn flipped_byte_in_first_piece_is_502_and_quarantined() {
     let s = start(1).await;
     for (i, len) in [100usize, 200_000].into_iter().enumerate() {
-        let body = data(len, i as u8);
+        let body = bytes(len, i as u64);
         let loc = s.put_ok(body).await;
         flip(&s.block_path(&loc.hash), len as u64 / 2);
         let r = s.get(&loc).await;
@@ -44,7 +44,7 @@ async fn flipped_byte_in_first_piece_is_502_and_quarantined() {
 async fn flipped_byte_late_in_big_block_aborts_the_response() {
     let s = start(1).await;
     let len = BLOCK_SIZE_MAX;
-    let body = data(len as usize, 9);
+    let body = bytes(len as usize, 9);
     let loc = s.put_ok(body.clone()).await;
     let bad_at = len - 3 * MIB;
     flip(&s.block_path(&loc.hash), bad_at);
@@ -90,7 +90,7 @@ async fn flipped_byte_late_in_big_block_aborts_the_response() {
 async fn range_reads_only_its_groups() {
     let s = start(1).await;
     let len = BLOCK_SIZE_MAX;
-    let body = data(len as usize, 11);
+    let body = bytes(len as usize, 11);
     let loc = s.put_ok(body.clone()).await;
     let vol = format!(
         "keepstore_volume_read_bytes_total{{volume=\"{}\"}}",
@@ -149,7 +149,7 @@ async fn range_reads_only_its_groups() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsatisfiable_and_multiple_ranges() {
     let s = start(1).await;
-    let body = data(50_000, 12);
+    let body = bytes(50_000, 12);
     let loc = s.put_ok(body.clone()).await;
     for bad in ["bytes=50000-", "bytes=60000-70000", "bytes=-0"] {
         let r = s.get_range(&loc, bad).await;
@@ -170,7 +170,7 @@ async fn unsatisfiable_and_multiple_ranges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_damaged_outboard() {
     let s = start(1).await;
-    let body = data(300_000, 13);
+    let body = bytes(300_000, 13);
     let loc = s.put_ok(body.clone()).await;
     let data_path = s.block_path(&loc.hash);
     let ob = data_path.with_extension("ob");
@@ -213,7 +213,7 @@ async fn missing_or_damaged_outboard() {
 async fn read_slice_checks_signature_and_verifies() {
     let s = start(1).await;
     let len = 8 * MIB;
-    let body = data(len as usize, 5);
+    let body = bytes(len as usize, 5);
     let loc = s.put_ok(body.clone()).await;
     let collect = |st: futures_util::stream::BoxStream<
         'static,

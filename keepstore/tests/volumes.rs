@@ -10,7 +10,7 @@ use keep_format::Hash;
 use keepstore::s3::{S3Volume, UNLIMITED};
 use keepstore::{BlockMeta, LocalVolume, Volume};
 
-use crate::common::data;
+use crate::common::bytes;
 use crate::common::garage::{self, unique_prefix};
 
 /// A fresh volume of one kind, and how to reach behind its back.
@@ -92,7 +92,7 @@ async fn put_get_range(f: Fixture) {
             .into_iter()
             .enumerate()
         {
-            let body = data(len, i as u8);
+            let body = bytes(len, i as u64);
             let h = write(&*v, &body);
             let (_, ob) = outboard::outboard(&body);
             let m = v.stat(&h).unwrap().expect("stat after write");
@@ -153,7 +153,7 @@ both!(
 );
 async fn abandoned_writes_leave_nothing(f: Fixture) {
     let v = f.v.clone();
-    let body = data(300_000, 7);
+    let body = bytes(300_000, 7);
     let h = Hash::of(&body);
     b(move || {
         let mut w = v.writer().unwrap();
@@ -187,7 +187,7 @@ async fn index_with_prefix(f: Fixture) {
         let before = now_ns() - 2_000_000_000;
         let mut hashes: Vec<(Hash, u64)> = (0..12u8)
             .map(|i| {
-                let body = data(1000 + usize::from(i), i);
+                let body = bytes(1000 + usize::from(i), i.into());
                 (write(&*v, &body), 1000 + u64::from(i))
             })
             .collect();
@@ -235,7 +235,7 @@ both!(
 async fn trash_untrash_empty(f: Fixture) {
     let v = f.v.clone();
     b(move || {
-        let body = data(50_000, 3);
+        let body = bytes(50_000, 3);
         let h = write(&*v, &body);
         let m = v.stat(&h).unwrap().unwrap();
         // a stale mtime: not trashed
@@ -282,7 +282,7 @@ both!(
 async fn touch_renews_mtime(f: Fixture) {
     let v = f.v.clone();
     let (h, m0) = b(move || {
-        let h = write(&*v, &data(2000, 9));
+        let h = write(&*v, &bytes(2000, 9));
         (h, v.stat(&h).unwrap().unwrap().mtime_ns)
     })
     .await;
@@ -311,7 +311,7 @@ both!(
 async fn quarantine_moves_aside(f: Fixture) {
     let v = f.v.clone();
     let h = b(move || {
-        let h = write(&*v, &data(40_000, 4));
+        let h = write(&*v, &bytes(40_000, 4));
         v.quarantine(&h).unwrap();
         assert!(v.stat(&h).unwrap().is_none());
         assert!(v.open(&h).unwrap().is_none());
@@ -355,7 +355,7 @@ async fn space_and_outboard(f: Fixture) {
             assert_eq!(v.kind(), "directory");
         }
         // a replaced outboard is what later reads see
-        let body = data(70_000, 5);
+        let body = bytes(70_000, 5);
         let h = write(&*v, &body);
         let (_, ob) = outboard::outboard(&body);
         let mut bad = ob.clone();

@@ -1,4 +1,5 @@
-//! An in-process keepstore on 127.0.0.1:0 and helpers for the API tests.
+//! An in-process keepstore on 127.0.0.1:0, and the API it checks tokens with (from
+//! keep-testkit, sharing the keepstore's signing key and root token).
 #![allow(dead_code)]
 
 pub mod garage;
@@ -10,7 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::{App, HttpServer};
 use keep_format::{BlobSigner, Hash, Locator, SigningKey, Token};
+use keep_testkit::{ApiServer, ApiSettings};
 use keepstore::{Config, Keepstore};
+
+pub use keep_testkit::bytes;
 
 pub const ADMIN: &str = "admintoken123";
 pub const MGMT: &str = "managementtoken456";
@@ -107,19 +111,6 @@ pub fn serve(ks: Keepstore, dirs: Vec<tempfile::TempDir>, signer: BlobSigner) ->
     }
 }
 
-/// Deterministic test bytes.
-pub fn data(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 impl Server {
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.token.expose())
@@ -196,10 +187,15 @@ impl Server {
 
     /// Every file under every volume except the volume id file.
     pub fn files(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for d in &self.dirs {
-            walk(d.path(), &mut out);
-        }
+        let mut out: Vec<PathBuf> = self
+            .dirs
+            .iter()
+            .flat_map(|d| {
+                keep_testkit::files_under(d.path())
+                    .into_iter()
+                    .map(|rel| d.path().join(rel))
+            })
+            .collect();
         out.retain(|p| p.file_name().is_none_or(|n| n != ".keep-volume-id"));
         out.sort();
         out
@@ -242,20 +238,6 @@ impl Server {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 /// Flips one bit of a file at `offset`.
 pub fn flip(path: &Path, offset: u64) {
     use std::os::unix::fs::FileExt;
@@ -273,110 +255,16 @@ pub fn flip(path: &Path, offset: u64) {
 /// The root token the test API and keepstores share.
 pub const ROOT: &str = ADMIN;
 
-/// A real keep-api (RocksDB in a temp dir) on 127.0.0.1:0, signing with the same key as
-/// the test keepstores.
-pub struct ApiServer {
-    pub url: String,
-    pub client: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        drop(self.handle.clone().stop(false));
-    }
-}
-
-pub async fn start_api(ttl: Duration) -> ApiServer {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = keep_api::Config {
-        cluster_id: "zzzzz".into(),
-        db_path: dir.path().join("db"),
-        signer: BlobSigner::new(SigningKey::new(SIGNING_KEY), ttl),
+/// A real keep-api (RocksDB in a temp dir) on 127.0.0.1:0 whose signing key and
+/// root token are the test keepstores'.
+pub async fn start_api() -> ApiServer {
+    ApiServer::start(ApiSettings {
+        signing_key: SIGNING_KEY.into(),
         system_root_token: ROOT.into(),
         management_token: MGMT.into(),
-        keepstore_urls: vec![],
-        web_url: "http://127.0.0.1:9002".into(),
-    };
-    let api = tokio::task::spawn_blocking(move || {
-        let api = keep_api::Api::open(cfg).unwrap();
-        api.bootstrap().unwrap();
-        api
+        ..ApiSettings::default()
     })
     .await
-    .unwrap();
-    let server = HttpServer::new(move || {
-        let api = api.clone();
-        App::new().configure(move |c| api.configure(c))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    ApiServer {
-        url: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        handle,
-        _dir: dir,
-    }
-}
-
-impl ApiServer {
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<serde_json::Value>,
-    ) -> (u16, serde_json::Value) {
-        let mut rq = self
-            .client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            rq = rq.json(&b);
-        }
-        let r = rq.send().await.unwrap();
-        let st = r.status().as_u16();
-        (st, r.json().await.unwrap_or(serde_json::Value::Null))
-    }
-
-    /// A new user and a token for it: (token uuid, token text). `extra` is merged into
-    /// the token record (e.g. `expires_at`).
-    pub async fn user_token(&self, name: &str, extra: serde_json::Value) -> (String, String) {
-        let (st, u) = self
-            .call(
-                reqwest::Method::POST,
-                "/arvados/v1/users",
-                ROOT,
-                Some(serde_json::json!({"user": {"username": name}})),
-            )
-            .await;
-        assert_eq!(st, 200, "{u}");
-        let mut body = serde_json::json!({"owner_uuid": u["uuid"]});
-        if let serde_json::Value::Object(m) = extra {
-            for (k, v) in m {
-                body[k] = v;
-            }
-        }
-        let (st, t) = self
-            .call(
-                reqwest::Method::POST,
-                "/arvados/v1/api_client_authorizations",
-                ROOT,
-                Some(serde_json::json!({ "api_client_authorization": body })),
-            )
-            .await;
-        assert_eq!(st, 200, "{t}");
-        let uuid = t["uuid"].as_str().unwrap().to_string();
-        let token = format!("v2/{uuid}/{}", t["api_token"].as_str().unwrap());
-        (uuid, token)
-    }
 }
 
 /// `t` as RFC 3339 UTC (`2026-12-02T10:00:00Z`).

@@ -1,11 +1,9 @@
 //! `keep serve --only`, and a closed stdout pipe ending a command quietly.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
-use common::{with_slash, Env, Keep, KEEP};
+use crate::support::{serve, with_slash, Env, KEEP};
 
 #[test]
 fn serve_only_keepstore_runs_keepstore_alone() {
@@ -50,7 +48,7 @@ fn serve_only_keepstore_runs_keepstore_alone() {
 
 #[test]
 fn closed_stdout_pipe_ends_quietly() {
-    let k = Keep::start("");
+    let k = serve();
     let env = Env::new(&k);
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
@@ -58,7 +56,7 @@ fn closed_stdout_pipe_ends_quietly() {
     for i in 0..3000 {
         std::fs::write(src.join(format!("file-with-a-long-name-{i:05}.txt")), b"x").unwrap();
     }
-    std::fs::write(src.join("big.bin"), common::bytes(8 << 20, 3)).unwrap();
+    std::fs::write(src.join("big.bin"), crate::support::bytes(8 << 20, 3)).unwrap();
     let uuid = env.ok(&["put", "--no-progress", &with_slash(&src)]);
     for args in [
         vec!["ls".to_string(), uuid.clone()],

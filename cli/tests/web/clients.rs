@@ -1,14 +1,12 @@
 //! Real WebDAV clients against keep-web in the real `keep serve`.
 
-mod common;
-
-use common::{bytes, lsl, rclone, s, with_slash, Env, Keep};
+use crate::support::{bytes, lsl, rclone, s, serve, with_slash, Env};
 
 /// `rclone lsl` and `rclone check --download` over a sharing URL see exactly the
 /// uploaded tree (names with spaces, non-ASCII, an empty file, a multi-block file).
 #[test]
 fn rclone_lsl_and_check_over_a_sharing_url() {
-    let k = Keep::start("");
+    let k = serve();
     let env = Env::new(&k);
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
@@ -51,7 +49,7 @@ fn run(cmd: &mut std::process::Command, what: &str) -> String {
 #[test]
 fn cadaver_lists_and_gets() {
     use std::io::Write;
-    let k = Keep::start("");
+    let k = serve();
     let env = Env::new(&k);
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
@@ -89,7 +87,7 @@ fn cadaver_lists_and_gets() {
 /// `URL.bai` and reads the BAM by Range) counts what it counts on the local file.
 #[test]
 fn samtools_region_count_matches_the_local_file() {
-    let k = Keep::start("");
+    let k = serve();
     let env = Env::new(&k);
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("bam");
@@ -147,7 +145,7 @@ fn samtools_region_count_matches_the_local_file() {
 #[test]
 fn rclone_and_cadaver_walk_a_users_tree_with_a_cycle_using_basic_auth() {
     use std::io::Write;
-    let k = Keep::start("");
+    let k = serve();
     let env = Env::new(&k);
     let web = k.web.clone().expect("keep-web URL");
     let work = tempfile::tempdir().unwrap();
