@@ -4,8 +4,6 @@
 //! a killed run loses nothing, pulls make the desired copies and surplus copies go
 //! only once those are confirmed.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bytes, Env, Keep, KEEP};
+use crate::support::{bytes, Env, Serve as Keep, KEEP};
 use serde_json::{json, Value};
 
 /// Signatures (and so the protection of uncommitted blocks) last this long in these
@@ -23,6 +21,7 @@ const TTL_SECS: u64 = 3;
 
 fn start(interval: &str) -> Keep {
     Keep::start_with(
+        KEEP,
         &format!("blob_signature_ttl = \"{TTL_SECS}s\""),
         &format!("trash_lifetime = \"1h\"\n[balance]\ninterval = \"{interval}\""),
     )
@@ -188,7 +187,7 @@ fn all_referenced(k: &Keep, root: &str) -> (BTreeSet<String>, usize) {
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
-    common::files_under(dir)
+    crate::support::files_under(dir)
 }
 
 /// A directory of `n` small files with content from `seed`.
@@ -706,6 +705,7 @@ fn balance_at_scale() {
     let shm = tempfile::tempdir_in("/dev/shm").unwrap();
     let vol = shm.path().join("vol");
     let k = Keep::start_with(
+        KEEP,
         "blob_signature_ttl = \"1h\"",
         &format!(
             "volumes = [\"{}\"]\n[balance]\ninterval = \"0s\"",

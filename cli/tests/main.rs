@@ -8,6 +8,8 @@
 //! commands, real clients. Tests that need root are `#[ignore = "needs root: …"]`
 //! (scripts/test runs them when it can, and lists them when it can't).
 
+mod balance;
+mod matrix;
 mod misc;
 mod put_get;
 mod serve_api;

@@ -34,10 +34,9 @@ use serde_json::{json, Value};
 // The harness: the only lines that name it. Folded into cli/tests/main.rs (keep-testkit)
 // they become `use crate::support::{b64, Env, Serve as Keep};` and
 // `crate::support::serve()`.
-mod common;
-use common::{b64, Env, Keep};
+use crate::support::{b64, Env, Serve as Keep};
 fn start_keep() -> Keep {
-    Keep::start("")
+    crate::support::serve()
 }
 
 // ---------------------------------------------------------------------------------------

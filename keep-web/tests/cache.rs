@@ -2,11 +2,9 @@
 //! 100,000-file manifest isn't fetched per request), yet a changed collection and a
 //! revoked token show within that time.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{start, Env};
+use crate::common::{start, Env};
 use serde_json::json;
 
 /// Polls until `f` answers `want` (or fails after 5 s, well past keep-web's 1 s TTL).
@@ -102,7 +100,7 @@ async fn changed_collection_and_revoked_token_show_within_a_second() {
 async fn cached_groups_give_exact_ranges() {
     let env = start().await;
     let tok = env.token_for(&env.alice_uuid, json!({})).await;
-    let block = common::data(200_000, 42);
+    let block = keep_testkit::bytes(200_000, 42);
     let loc = env.put_block(&tok, block.clone()).await;
     // the file starts 1,000 bytes into the block, so file and group edges differ
     let c = env

@@ -336,7 +336,7 @@ async fn upstream_failures_leak_nothing() {
     assert_eq!(st, 503, "{body}");
     assert_eq!(retry.unwrap(), "5");
     assert!(!body.contains("+A") && !body.contains(&ks_addr), "{body}");
-    let sig = e.c1["manifest_text"].as_str().unwrap();
+    let sig = e.c1.record["manifest_text"].as_str().unwrap();
     let sig = sig
         .split("+A")
         .nth(1)
@@ -397,7 +397,11 @@ async fn api_outage_is_503_and_recovers() {
         http.get(format!("{web}/empty.txt"))
             .header(
                 "Host",
-                format!("{}.localhost:{}", Env::uuid(&c), web_addr.port()),
+                format!(
+                    "{}.localhost:{}",
+                    c["uuid"].as_str().unwrap_or_default(),
+                    web_addr.port()
+                ),
             )
             .bearer_auth(&admin)
             .send()

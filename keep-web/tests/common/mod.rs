@@ -1,20 +1,23 @@
-//! keepstore + API + keep-web in-process on 127.0.0.1:0, real sockets.
+//! keepstore + API + keep-web in-process on 127.0.0.1:0, real sockets. The API and the
+//! records (users, tokens, collections) come from keep-testkit; `Env` derefs to its
+//! API client (`user`, `token_for`, `post`, `call`, `collection`).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use keep_format::{BlobSigner, Hash, SigningKey, Token};
-use serde_json::{json, Value};
+use keep_format::Token;
+use keep_testkit::{bytes, Api, ApiServer, ApiSettings, Collection};
+use serde_json::json;
 
 pub const KEY: &str = "test-signing-key";
 pub const ROOT: &str = "rootsecret0123456789";
 pub const MGMT: &str = "management-token";
-
-fn signer() -> BlobSigner {
-    BlobSigner::new(SigningKey::new(KEY), Duration::from_secs(3600))
-}
+pub const HELLO: &str = "hello world\n";
+/// Block sizes of big.bin: odd sizes, so that boundaries fall inside keepstore's
+/// verification chunks and keep-web's cache groups.
+pub const SIZES: [usize; 3] = [100_003, 65_537, 40_000];
 
 pub struct Env {
     pub web: String,
@@ -27,15 +30,28 @@ pub struct Env {
     pub alice_uuid: String,
     pub bob: String,
     pub anon: String,
-    /// Alice's collection: big.bin (3 blocks), hello.txt, `<i>&.txt`, sub/a.txt, t=x/y.txt
-    pub c1: Value,
-    /// Bob's private collection.
-    pub c_bob: Value,
+    /// Alice's collection: big.bin (3 blocks, [`SIZES`]), hello.txt, `<i>&.txt`,
+    /// index.html, sub/a.txt, t=x/y.txt
+    pub c1: Collection,
+    /// Bob's private collection: secret.txt
+    pub c_bob: Collection,
+    /// Alice's project `proj` holding collection `inproj` (hello.txt) and filter group
+    /// `filt` that matches `proj` itself.
     pub proj: String,
-    pub c_in_proj: Value,
+    pub c_in_proj: Collection,
     pub big: Vec<u8>,
+    /// The signed locator of hello.txt's block (alice's).
+    pub hello_loc: String,
+    pub kit: ApiServer,
     handles: Vec<actix_web::dev::ServerHandle>,
     _dirs: Vec<tempfile::TempDir>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.kit
+    }
 }
 
 impl Drop for Env {
@@ -44,18 +60,6 @@ impl Drop for Env {
             drop(h.clone().stop(false));
         }
     }
-}
-
-pub fn data(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ seed as u32;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// A server built as `keep serve` builds every service's (its settings, access log,
@@ -83,141 +87,122 @@ where
 }
 
 pub async fn start() -> Env {
-    let ks_dir = tempfile::tempdir().unwrap();
-    let api_dir = tempfile::tempdir().unwrap();
+    let mut settings = ApiSettings {
+        signing_key: KEY.into(),
+        system_root_token: ROOT.into(),
+        management_token: MGMT.into(),
+        ..ApiSettings::default()
+    };
+    let ks_dir = keep_testkit::temp_dir();
     let ks = keepstore::Keepstore::open(keepstore::Config::new(
         vec![ks_dir.path().into()],
-        signer(),
+        settings.signer(),
         "ksadmin".into(),
         MGMT.into(),
     ))
     .unwrap();
     let (ks_url, _, ks_h) = serve(move |c| ks.configure(c));
-    let cfg = keep_api::Config {
-        cluster_id: "zzzzz".into(),
-        db_path: api_dir.path().join("db"),
-        signer: signer(),
-        system_root_token: ROOT.into(),
-        management_token: MGMT.into(),
-        keepstore_urls: vec![ks_url.clone()],
-        web_url: "http://127.0.0.1:9002".into(),
-    };
-    let api = tokio::task::spawn_blocking(move || keep_api::Api::open(cfg))
-        .await
-        .unwrap()
-        .unwrap();
-    let a2 = api.clone();
-    let admin = tokio::task::spawn_blocking(move || a2.bootstrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
-        .expose();
-    let (api_url, _, api_h) = serve(move |c| api.configure(c));
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-
-    let mut env = Env {
-        web: String::new(),
-        web_addr: "127.0.0.1:1".parse().unwrap(),
-        api: api_url,
-        ks: ks_url,
-        http,
-        admin,
-        alice: String::new(),
-        alice_uuid: String::new(),
-        bob: String::new(),
-        anon: String::new(),
-        c1: Value::Null,
-        c_bob: Value::Null,
-        proj: String::new(),
-        c_in_proj: Value::Null,
-        big: Vec::new(),
-        handles: vec![ks_h, api_h],
-        _dirs: vec![ks_dir, api_dir],
-    };
-    let (alice_uuid, alice) = env.user("alice").await;
-    let (_, bob) = env.user("bob").await;
-    env.anon = env
+    settings.keepstore_urls = vec![ks_url.clone()];
+    let kit = ApiServer::start(settings).await;
+    let alice = kit.user("alice").await;
+    let bob = kit.user("bob").await;
+    let anon = kit
         .token_for("zzzzz-tpzed-anonymouspublic", json!({}))
         .await;
-    env.alice = alice.clone();
-    env.alice_uuid = alice_uuid;
-    env.bob = bob.clone();
 
-    let web = keep_web::KeepWeb::new(env.web_config()).unwrap();
+    let web = keep_web::KeepWeb::new(web_config(&kit.url, &anon)).unwrap();
     let (web_url, web_addr, web_h) = serve(move |c| web.configure(c));
-    env.web = web_url;
-    env.web_addr = web_addr;
-    env.handles.push(web_h);
 
     // alice's collection: a 3-block file and small ones
-    let b1 = data(1000, 1);
-    let b2 = data(1000, 2);
-    let b3 = data(500, 3);
-    let hello = b"hello world\n".to_vec();
-    let l1 = env.put_block(&alice, b1.clone()).await;
-    let l2 = env.put_block(&alice, b2.clone()).await;
-    let l3 = env.put_block(&alice, b3.clone()).await;
-    let l4 = env.put_block(&alice, hello.clone()).await;
-    env.big = [b1, b2, b3].concat();
+    let parts: Vec<Vec<u8>> = SIZES
+        .iter()
+        .zip(1..)
+        .map(|(n, seed)| bytes(*n, seed))
+        .collect();
+    let mut locs = Vec::new();
+    for p in &parts {
+        locs.push(keep_testkit::put_block(&ks_url, &alice.token, p.clone()).await);
+    }
+    let big = parts.concat();
+    let l4 = keep_testkit::put_block(&ks_url, &alice.token, HELLO.into()).await;
+    let n = big.len();
     let m = format!(
-        ". {l1} {l2} {l3} {l4} 0:2500:big.bin 2500:12:hello.txt 2500:12:<i>&.txt\n\
-         ./sub {l4} 0:12:a.txt\n./t=x {l4} 0:12:y.txt\n"
+        ". {} {} {} {l4} 0:{n}:big.bin {n}:12:hello.txt {n}:12:<i>&.txt {n}:12:index.html\n\
+         ./sub {l4} 0:12:a.txt\n./t=x {l4} 0:12:y.txt\n",
+        locs[0], locs[1], locs[2]
     );
-    env.c1 = env.collection(&alice, "c1", None, &m).await;
-    let lb = env.put_block(&bob, b"bob's secret".to_vec()).await;
-    let bob_tok = bob.clone();
-    env.c_bob = env
-        .collection(&bob_tok, "bobs", None, &format!(". {lb} 0:12:secret.txt\n"))
-        .await;
-    // a project holding a collection and a filter group matching the project itself
-    let (st, p) = env
-        .post(
-            "/arvados/v1/groups",
-            &alice,
-            json!({"group": {"name": "proj", "group_class": "project"}}),
+    let c1 = kit.collection(&alice.token, "c1", None, &m).await;
+    let lb = keep_testkit::put_block(&ks_url, &bob.token, b"bob's secret".to_vec()).await;
+    let c_bob = kit
+        .collection(
+            &bob.token,
+            "bobs",
+            None,
+            &format!(". {lb} 0:12:secret.txt\n"),
         )
         .await;
-    assert_eq!(st, 200, "{p}");
-    env.proj = p["uuid"].as_str().unwrap().to_string();
-    let proj = env.proj.clone();
-    env.c_in_proj = env
+    // a project holding a collection and a filter group matching the project itself
+    let proj = kit.project(&alice.token, "proj", None).await;
+    let c_in_proj = kit
         .collection(
-            &alice,
+            &alice.token,
             "inproj",
             Some(&proj),
             &format!(". {l4} 0:12:hello.txt\n"),
         )
         .await;
-    let (st, f) = env
+    let (st, f) = kit
         .post(
             "/arvados/v1/groups",
-            &alice,
+            &alice.token,
             json!({"group": {"name": "filt", "group_class": "filter", "owner_uuid": proj,
                 "properties": {"filters": [["groups.uuid", "=", proj]]}}}),
         )
         .await;
     assert_eq!(st, 200, "{f}");
-    env
+    Env {
+        web: web_url,
+        web_addr,
+        api: kit.url.clone(),
+        ks: ks_url,
+        http: kit.http.clone(),
+        admin: kit.admin.clone(),
+        alice: alice.token,
+        alice_uuid: alice.uuid,
+        bob: bob.token,
+        anon,
+        c1,
+        c_bob,
+        proj,
+        c_in_proj,
+        big,
+        hello_loc: l4,
+        kit,
+        handles: vec![ks_h, web_h],
+        _dirs: vec![ks_dir],
+    }
+}
+
+/// keep-web's settings in this environment (API, anonymous token, download host
+/// `dl.example`).
+fn web_config(api_url: &str, anon: &str) -> keep_web::Config {
+    keep_web::Config {
+        api_url: api_url.to_string(),
+        keepstore_urls: vec![],
+        domain: "localhost".into(),
+        download_host: Some("dl.example".into()),
+        trust_all_content: false,
+        anonymous_token: Some(anon.parse::<Token>().unwrap()),
+        management_token: MGMT.into(),
+        external_url: "http://127.0.0.1:9002".into(),
+    }
 }
 
 impl Env {
     /// keep-web's settings in this environment (API, anonymous token, download host
     /// `dl.example`).
     pub fn web_config(&self) -> keep_web::Config {
-        keep_web::Config {
-            api_url: self.api.clone(),
-            keepstore_urls: vec![],
-            domain: "localhost".into(),
-            download_host: Some("dl.example".into()),
-            trust_all_content: false,
-            anonymous_token: Some(self.anon.parse::<Token>().unwrap()),
-            management_token: MGMT.into(),
-            external_url: "http://127.0.0.1:9002".into(),
-        }
+        web_config(&self.api, &self.anon)
     }
 
     /// Stops the keepstore server (the first one started).
@@ -225,86 +210,16 @@ impl Env {
         self.handles[0].stop(false).await;
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.api))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let st = r.status().as_u16();
-        (st, r.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn user(&self, name: &str) -> (String, String) {
-        let (st, u) = self
-            .post(
-                "/arvados/v1/users",
-                &self.admin,
-                json!({"user": {"username": name}}),
-            )
-            .await;
-        assert_eq!(st, 200, "{u}");
-        let uuid = u["uuid"].as_str().unwrap().to_string();
-        let tok = self.token_for(&uuid, json!({})).await;
-        (uuid, tok)
-    }
-
-    pub async fn token_for(&self, user: &str, extra: Value) -> String {
-        let mut body = json!({"owner_uuid": user});
-        if let Value::Object(m) = extra {
-            for (k, v) in m {
-                body[k] = v;
-            }
-        }
-        let (st, t) = self
-            .post(
-                "/arvados/v1/api_client_authorizations",
-                &self.admin,
-                json!({"api_client_authorization": body}),
-            )
-            .await;
-        assert_eq!(st, 200, "{t}");
-        format!(
-            "v2/{}/{}",
-            t["uuid"].as_str().unwrap(),
-            t["api_token"].as_str().unwrap()
-        )
-    }
-
     pub async fn put_block(&self, token: &str, body: Vec<u8>) -> String {
-        let r = self
-            .http
-            .put(format!("{}/{}", self.ks, Hash::of(&body)))
-            .bearer_auth(token)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.text().await.unwrap().trim().to_string()
+        keep_testkit::put_block(&self.ks, token, body).await
     }
 
-    pub async fn collection(&self, token: &str, name: &str, owner: Option<&str>, m: &str) -> Value {
-        let mut c = json!({"name": name, "manifest_text": m});
-        if let Some(o) = owner {
-            c["owner_uuid"] = json!(o);
-        }
-        let (st, v) = self
-            .post("/arvados/v1/collections", token, json!({"collection": c}))
-            .await;
-        assert_eq!(st, 200, "{v}");
-        v
+    pub fn uuid(c: &Collection) -> String {
+        c.uuid.clone()
     }
 
-    pub fn uuid(c: &Value) -> String {
-        c["uuid"].as_str().unwrap().to_string()
-    }
-
-    pub fn pdh(c: &Value) -> String {
-        c["portable_data_hash"].as_str().unwrap().to_string()
+    pub fn pdh(c: &Collection) -> String {
+        c.pdh.clone()
     }
 
     /// A request to keep-web with the given Host (port kept).
@@ -316,8 +231,8 @@ impl Env {
     }
 
     /// The collection vhost of `c` by UUID.
-    pub fn vhost(c: &Value) -> String {
-        format!("{}.localhost", Env::uuid(c))
+    pub fn vhost(c: &Collection) -> String {
+        format!("{}.localhost", c.uuid)
     }
 
     /// Raw bytes over TCP; returns the status line.
