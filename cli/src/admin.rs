@@ -125,29 +125,10 @@ impl Level {
     }
 }
 
-/// `90m`, `12h`, `7d`, `2w`, `30s` (a bare number is seconds).
+/// A duration flag's value: keep-format's one grammar (`90m`, `12h`, `7d`, `1h30m`; a
+/// bare number is refused), as every flag and config key reads it.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90m, 12h or 7d"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => {
-            return Err(format!(
-                "{s:?}: unknown unit {unit:?} (use s, m, h, d or w)"
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
+    keep_format::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn missing(k: &str, what: &str) -> CliError {
@@ -290,7 +271,8 @@ mod tests {
         assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("30").is_err(), "a bare number is refused");
         assert!(parse_duration("7x").is_err());
         assert!(parse_duration("d").is_err());
         let t = now_plus(Duration::from_secs(0));

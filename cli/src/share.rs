@@ -17,7 +17,7 @@ pub struct ShareArgs {
     #[arg(value_name = "ID", required_unless_present = "revoke")]
     pub id: Option<String>,
     /// How long the link works, like 90m, 12h, 7d (default: until revoked).
-    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::admin::parse_duration)]
     pub expires: Option<Duration>,
     /// List the sharing tokens of ID: `<token uuid> <expires_at|never>`.
     #[arg(long, conflicts_with_all = ["revoke", "expires"])]
@@ -25,10 +25,6 @@ pub struct ShareArgs {
     /// Revoke a sharing token (its UUID, from --list).
     #[arg(long, value_name = "TOKEN_UUID", conflicts_with = "expires")]
     pub revoke: Option<String>,
-}
-
-fn parse_dur(s: &str) -> Result<Duration, String> {
-    keep_format::parse_duration(s).map_err(|e| e.to_string())
 }
 
 pub const EXAMPLES: &str = "Examples:
