@@ -27,6 +27,9 @@ pub struct Config {
     pub keepstore_urls: Vec<String>,
     /// keep-web's external URL, returned by `GET /arvados/v1/config`.
     pub web_url: String,
+    /// Copies of each block a client writes when a collection does not say
+    /// (`[cluster] default_replication`), returned by `GET /arvados/v1/config`.
+    pub default_replication: u32,
 }
 
 pub struct Core {
@@ -104,6 +107,7 @@ pub(crate) mod tests {
             management_token: "mgmt".into(),
             keepstore_urls: vec!["http://127.0.0.1:25107".into()],
             web_url: "http://127.0.0.1:9002".into(),
+            default_replication: 1,
         }
     }
 

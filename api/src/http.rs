@@ -122,6 +122,7 @@ async fn config(core: web::Data<Core>) -> HttpResponse {
         "cluster_id": c.cluster_id,
         "keepstore_urls": c.keepstore_urls,
         "web_url": c.web_url,
+        "default_replication": c.default_replication,
         "blob_signature_ttl": c.signer.ttl().as_secs(),
         "anonymous_user_uuid": core.anonymous_user,
         "public_group_uuid": core.public_group,

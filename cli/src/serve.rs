@@ -297,6 +297,7 @@ async fn start_api(
         management_token: cfg.management_token.clone(),
         keepstore_urls: cfg.keepstores_or(&urls.keepstore),
         web_url: urls.web.clone(),
+        default_replication: cfg.default_replication,
     })
     .map_err(|e| {
         CliError::new(

@@ -128,6 +128,11 @@ fn random_hex(n: usize) -> String {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with("")
+    }
+
+    /// As [`Cluster::start`], with `cluster` lines added to the API's `[cluster]` table.
+    fn start_with(cluster: &str) -> Cluster {
         // the keepstores need the API's URL (token checks) before it runs
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -157,7 +162,7 @@ impl Cluster {
         let api = Proc::start(
             "api",
             &format!(
-                "{shared}[cluster]\nkeepstores = [{}]\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
+                "{shared}[cluster]\nkeepstores = [{}]\n{cluster}[api]\nlisten = \"127.0.0.1:{port}\"\n",
                 list.join(", ")
             ),
         );
@@ -507,4 +512,25 @@ fn keep_put_stores_the_copies_asked_for_and_fails_naming_the_keepstores() {
     }
     assert!(err.contains("1 of 2 copies"), "{err}");
     assert!(!err.contains(cl.token.secret()), "{err}");
+}
+
+/// Without `--replication`, `keep put` makes the cluster's default number of copies,
+/// which the API publishes from `[cluster] default_replication`.
+#[test]
+fn keep_put_makes_the_cluster_default_copies() {
+    let cl = Cluster::start_with("default_replication = 2\n");
+    let work = tempfile::tempdir().expect("tempdir");
+    let f = work.path().join("b.bin");
+    let d = data(54_321, 11);
+    std::fs::write(&f, &d).expect("write");
+    let hash = Hash::of(&d);
+    let order = cl.order(&hash);
+    let o = cl
+        .keep(&["put", "--no-cache", f.to_str().expect("utf-8")])
+        .output()
+        .expect("keep put");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(cl.has(order[0], &hash), "first copy missing");
+    assert!(cl.has(order[1], &hash), "second copy missing");
+    assert!(!cl.has(order[2], &hash), "a third copy nobody asked for");
 }

@@ -69,6 +69,7 @@ impl ApiServer {
             management_token: settings.management_token.clone(),
             keepstore_urls: settings.keepstore_urls.clone(),
             web_url: settings.web_url.clone(),
+            default_replication: 1,
         };
         let (api, admin) = tokio::task::spawn_blocking(move || {
             let api = keep_api::Api::open(config).expect("open keep-api");

@@ -30,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         management_token: mgmt.clone(),
         keepstore_urls: vec!["http://127.0.0.1:25107".into()],
         web_url: "http://127.0.0.1:9002".into(),
+        default_replication: 1,
     };
     let api = Api::open(cfg)?;
     if let Some(t) = api.bootstrap()? {

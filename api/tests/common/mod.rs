@@ -25,6 +25,7 @@ pub fn config(dir: &std::path::Path) -> Config {
         management_token: MGMT.into(),
         keepstore_urls: vec!["http://127.0.0.1:25107".into()],
         web_url: "http://127.0.0.1:9002".into(),
+        default_replication: 1,
     }
 }
 

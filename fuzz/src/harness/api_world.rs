@@ -175,6 +175,7 @@ impl World {
             management_token: MGMT.into(),
             keepstore_urls: vec!["http://127.0.0.1:25107".into()],
             web_url: "http://127.0.0.1:9002".into(),
+        default_replication: 1,
         })
         .expect("the API opens");
         let c = cast(&api);

@@ -154,6 +154,7 @@ impl World {
             management_token: MGMT.into(),
             keepstore_urls: vec![ks_url.clone()],
             web_url: format!("http://{WEB_HOST}"),
+            default_replication: 1,
         })
         .expect("the API opens");
         let mut kc = keepstore::Config::new(
