@@ -21,6 +21,8 @@
 //!
 //! See `doc/formats.md` for worked examples.
 
+#![forbid(unsafe_code)]
+
 pub mod dav;
 pub mod duration;
 mod error;
