@@ -1256,6 +1256,11 @@ async fn metrics_labels_come_from_fixed_sets() {
     assert!(m.contains("route=\"/arvados/v1/collections/{id}\""), "{m}");
 }
 
+/// The UUID part of `v2/<uuid>/<secret>`.
+fn token_uuid(token: &str) -> String {
+    token.split('/').nth(1).unwrap_or_default().to_string()
+}
+
 /// Writes `tests/fixtures/v1-db.jsonl`: the database this test builds, in the record
 /// format the server writes. Run at commit 9b5b9cb it wrote the format-1 fixture that
 /// `migration.rs` opens; run now it would write format 2 (keep the v1 file as it is:
@@ -1337,7 +1342,13 @@ async fn write_v1_fixture() {
     assert_eq!(st, 200);
     let mut lines = vec![json!({
         "about": "keep-api record format 1 (commit 9b5b9cb), written by api/tests/api.rs write_v1_fixture",
-        "tokens": {"admin": s.admin, "alice": at, "bob": bt, "alice_expiring": expiring},
+        // the tokens' uuids only: the migration test gives each a fresh secret
+        "token_uuids": {
+            "admin": token_uuid(&s.admin),
+            "alice": token_uuid(&at),
+            "bob": token_uuid(&bt),
+            "alice_expiring": token_uuid(&expiring),
+        },
         "uuids": {"alice": alice, "bob": bob, "project": p, "subproject": sub,
                   "filter_group": fg["uuid"], "role": role["uuid"], "collection": cu,
                   "trashed": tu, "permission_link": l1["uuid"], "tag_link": l2["uuid"]},

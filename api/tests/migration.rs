@@ -26,6 +26,34 @@ fn fixture() -> (Value, Vec<Row>) {
     (header, rows)
 }
 
+/// The fixture keeps no token secret: each token named in the header gets a fresh one
+/// here, its stored (format 1) record and its hash index rewritten to match. Returns
+/// the token texts by name.
+fn fresh_secrets(h: &Value, rows: &mut [Row]) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for (name, uuid) in h["token_uuids"].as_object().unwrap() {
+        let uuid = uuid.as_str().unwrap();
+        let token = keep_format::Token::generate(uuid.parse().unwrap());
+        let new_hash = token.secret_hash();
+        let record = rows
+            .iter_mut()
+            .find(|(t, k, _)| *t == Table::Tokens && k == uuid.as_bytes())
+            .unwrap_or_else(|| panic!("no record for token {name}"));
+        assert_eq!(record.2[0], 1, "a format 1 record");
+        let mut obj: Value = serde_json::from_slice(&record.2[1..]).unwrap();
+        let old_hash = obj["secret_hash"].as_str().unwrap().to_string();
+        obj["secret_hash"] = json!(new_hash);
+        record.2 = [vec![1], serde_json::to_vec(&obj).unwrap()].concat();
+        let index = rows
+            .iter_mut()
+            .find(|(t, k, _)| *t == Table::IdxToken && k == old_hash.as_bytes())
+            .unwrap_or_else(|| panic!("no hash index for token {name}"));
+        index.1 = new_hash.into_bytes();
+        out.insert(name.clone(), token.expose().to_string());
+    }
+    out
+}
+
 /// The first byte of every record of the record tables, and the stored format.
 fn record_formats(db_path: &std::path::Path) -> (Vec<u8>, String) {
     let names: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
@@ -54,7 +82,8 @@ fn record_formats(db_path: &std::path::Path) -> (Vec<u8>, String) {
 
 #[tokio::test]
 async fn a_format_1_database_opens_migrates_and_serves() {
-    let (h, rows) = fixture();
+    let (h, mut rows) = fixture();
+    let tokens = fresh_secrets(&h, &mut rows);
     assert_eq!(h["signing_key"], json!(KEY));
     assert_eq!(h["root_token"], json!(ROOT));
     let dir = tempfile::tempdir().unwrap();
@@ -74,7 +103,7 @@ async fn a_format_1_database_opens_migrates_and_serves() {
         "{before:?}"
     );
 
-    let tok = |k: &str| h["tokens"][k].as_str().unwrap().to_string();
+    let tok = |k: &str| tokens[k].clone();
     let id = |k: &str| h["uuids"][k].as_str().unwrap().to_string();
     let s = start_in(dir, Some(tok("admin"))).await;
 

@@ -513,7 +513,6 @@ fn api_expect(p: P, op: Op, ty: Ty) -> Want {
 
 const HELLO: &str = "hello world\n";
 const FROZEN: &str = "frozen file\n";
-const BOGUS: &str = "v2/zzzzz-gj3su-000000000000000/bogussecret0123456789abcdefghijklmnopqrstuv";
 
 struct Fx {
     k: Keep,
@@ -584,7 +583,11 @@ impl Fx {
             fx.tokens.insert(p, t);
         }
         fx.tokens.insert(P::Admin, admin.clone());
-        fx.tokens.insert(P::Bogus, BOGUS.to_string());
+        // a well-formed token the API never issued
+        let bogus = keep_format::Token::generate(
+            keep_format::Uuid::generate("zzzzz", keep_format::UuidKind::Token).expect("uuid"),
+        );
+        fx.tokens.insert(P::Bogus, bogus.expose().to_string());
         let expired = fx
             .token_for("alice", json!({"expires_at": "2001-01-01T00:00:00Z"}))
             .await;
