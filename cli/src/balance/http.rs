@@ -165,6 +165,24 @@ impl Http {
         .await
     }
 
+    /// Reads one page (`filters`, ordered by modified_at then uuid), hands each record
+    /// to `f`, moves `last` to the page's last record; returns how many it read.
+    async fn feed(
+        &self,
+        api: &str,
+        what: Listing,
+        filters: Value,
+        last: &mut Option<(String, String)>,
+        f: &mut impl FnMut(&Collection),
+    ) -> Result<usize, CliError> {
+        let page = Self::items(self.list_page(api, what, filters, PAGE, false).await?, api)?;
+        page.iter().for_each(&mut *f);
+        if let Some(c) = page.last() {
+            *last = Some((c.modified_at.clone().unwrap_or_default(), c.uuid.clone()));
+        }
+        Ok(page.len())
+    }
+
     fn items(v: Value, api: &str) -> Result<Vec<Collection>, CliError> {
         serde_json::from_value::<Vec<Collection>>(v["items"].clone()).map_err(|e| {
             fail(
@@ -206,47 +224,18 @@ impl Http {
                 None => json!([]),
                 Some((m, _)) => json!([["modified_at", ">", m]]),
             };
-            let page = Self::items(self.list_page(api, what, filters, PAGE, false).await?, api)?;
-            if page.is_empty() {
+            let n = self.feed(api, what, filters, &mut last, &mut f).await?;
+            if n == 0 {
                 break;
             }
-            let full = page.len() == PAGE;
-            for c in &page {
-                f(c);
-                seen += 1;
-            }
-            last = page
-                .last()
-                .map(|c| (c.modified_at.clone().unwrap_or_default(), c.uuid.clone()));
+            seen += n as u64;
             // a full page may have stopped inside a run of equal modified_at
-            if full {
-                while let Some((m, u)) = last.clone() {
-                    let page = Self::items(
-                        self.list_page(
-                            api,
-                            what,
-                            json!([["modified_at", "=", m], ["uuid", ">", u]]),
-                            PAGE,
-                            false,
-                        )
-                        .await?,
-                        api,
-                    )?;
-                    if page.is_empty() {
-                        break;
-                    }
-                    let more = page.len() == PAGE;
-                    for c in &page {
-                        f(c);
-                        seen += 1;
-                    }
-                    last = page
-                        .last()
-                        .map(|c| (c.modified_at.clone().unwrap_or_default(), c.uuid.clone()));
-                    if !more {
-                        break;
-                    }
-                }
+            let mut full = n == PAGE;
+            while let (true, Some((m, u))) = (full, last.clone()) {
+                let rest = json!([["modified_at", "=", m], ["uuid", ">", u]]);
+                let n = self.feed(api, what, rest, &mut last, &mut f).await?;
+                seen += n as u64;
+                full = n == PAGE;
             }
         }
         Ok((last.map(|l| l.0).unwrap_or_default(), seen))
