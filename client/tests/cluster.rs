@@ -215,6 +215,17 @@ impl Cluster {
     }
 
     /// The environment `keep put`/`keep get` run in.
+    /// `keep put --no-cache FILE` (with `--replication N` when given), run to its end.
+    fn put(&self, file: &std::path::Path, replication: Option<u32>) -> std::process::Output {
+        let n = replication.map(|n| n.to_string());
+        let mut args = vec!["put", "--no-cache"];
+        if let Some(n) = &n {
+            args.extend(["--replication", n.as_str()]);
+        }
+        args.push(file.to_str().expect("utf-8"));
+        self.keep(&args).output().expect("keep put")
+    }
+
     fn keep(&self, args: &[&str]) -> Command {
         let mut c = Command::new(KEEP);
         c.args(args)
@@ -470,16 +481,7 @@ fn keep_put_stores_the_copies_asked_for_and_fails_naming_the_keepstores() {
     let order = cl.order(&hash);
     cl.keepstores[order[0]].stop();
     // one keepstore down: two copies all the same
-    let o = cl
-        .keep(&[
-            "put",
-            "--replication",
-            "2",
-            "--no-cache",
-            f.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("keep put");
+    let o = cl.put(&f, Some(2));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(cl.has(order[1], &hash) && cl.has(order[2], &hash));
     let uuid = String::from_utf8_lossy(&o.stdout).trim().to_string();
@@ -495,16 +497,7 @@ fn keep_put_stores_the_copies_asked_for_and_fails_naming_the_keepstores() {
     assert_eq!(got.stdout, d);
     // two down: three copies cannot be made, and the error says where it tried
     cl.keepstores[order[1]].stop();
-    let o = cl
-        .keep(&[
-            "put",
-            "--replication",
-            "2",
-            "--no-cache",
-            f.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("keep put");
+    let o = cl.put(&f, Some(2));
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     for i in [order[0], order[1]] {
@@ -525,10 +518,7 @@ fn keep_put_makes_the_cluster_default_copies() {
     std::fs::write(&f, &d).expect("write");
     let hash = Hash::of(&d);
     let order = cl.order(&hash);
-    let o = cl
-        .keep(&["put", "--no-cache", f.to_str().expect("utf-8")])
-        .output()
-        .expect("keep put");
+    let o = cl.put(&f, None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(cl.has(order[0], &hash), "first copy missing");
     assert!(cl.has(order[1], &hash), "second copy missing");
